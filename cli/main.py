@@ -1,0 +1,89 @@
+"""The `kerasweak` command: parses arguments and calls library functions."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click  # noqa: E402
+
+from kerasweak.errors import KerasweakError  # noqa: E402
+
+
+@click.group()
+@click.version_option(package_name="kerasweak")
+def cli():
+    """Train semantic segmentation networks from cheap labels."""
+
+
+@cli.command("recipes")
+def recipes_command():
+    """List the recipes."""
+    from kerasweak.runner import list_recipes
+
+    for name, description in list_recipes():
+        click.echo(f"{name:24s} {description}")
+
+
+@cli.command("recipe")
+@click.argument("name")
+@click.option("--data", type=click.Path(), help="Dataset folder (default: $KERASWEAK_DATA, then ../shared/data).")
+@click.option("--out", type=click.Path(), help="Output folder (default: runs/NAME). Rerunning resumes.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's maximum epochs.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Number of seeds; results are mean ± std.")
+@click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches (quick runs).")
+def recipe_command(name, data, out, epochs, seeds, max_samples):
+    """Run recipe NAME (a packaged name, or a path to a TOML file)."""
+    from kerasweak.runner import run_recipe
+
+    out = out or os.path.join("runs", name)
+    run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo)
+    click.echo(open(os.path.join(out, "results.md")).read())
+    click.echo(f"wrote {out}/results.json, results.md, figure.png and model/")
+
+
+@cli.command("predict")
+@click.argument("model", type=click.Path())
+@click.argument("image", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Colour mask PNG to write.")
+@click.option("--tile", default=448, show_default=True, help="Tile size (a multiple of 16).")
+@click.option("--overlap", default=64, show_default=True, help="Overlap between tiles, blended.")
+def predict_command(model, image, out, tile, overlap):
+    """Segment IMAGE (any size) with an exported MODEL and write a colour mask."""
+    from kerasweak.inference import predict_file
+
+    predict_file(model, image, out, tile=tile, overlap=overlap)
+    click.echo(f"wrote {out}")
+
+
+@cli.command("evaluate")
+@click.argument("model", type=click.Path())
+@click.option("--data", type=click.Path(), help="Dataset folder (default: $KERASWEAK_DATA, then ../shared/data).")
+@click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True)
+def evaluate_command(model, data, split):
+    """Evaluate an exported MODEL on its dataset's test split (or all patches)."""
+    from kerasweak.inference import evaluate_export
+
+    scores = evaluate_export(model, data=data, split=split)
+    click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}")
+    for name in scores["f1"]:
+        click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}")
+
+
+def main():
+    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except KerasweakError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

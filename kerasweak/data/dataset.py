@@ -1,0 +1,61 @@
+"""`PatchSet`, the in-memory container every reader returns, and the split."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IGNORE_LABEL = 255
+"""Mask value of pixels that belong to no class (e.g. black pixels in Aerial Dubai)."""
+
+
+@dataclass
+class PatchSet:
+    """Equal-sized patches with their labels.
+
+    images: (N, H, W, channels) uint8, raw pixel values.
+    masks: (N, H, W) uint8 class indices, IGNORE_LABEL where unlabelled; None if no masks.
+    proportions: (N, C) float32 class proportions, each row summing to 1.
+    sources: the file each patch was cut from.
+    class_names, palette: class names and their RGB colours (C, 3).
+    """
+
+    images: np.ndarray
+    masks: np.ndarray | None
+    proportions: np.ndarray
+    sources: list
+    class_names: list
+    palette: np.ndarray
+    origins: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.images)
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    def subset(self, index):
+        index = np.asarray(index)
+        return PatchSet(
+            images=self.images[index],
+            masks=None if self.masks is None else self.masks[index],
+            proportions=self.proportions[index],
+            sources=[self.sources[i] for i in index],
+            class_names=self.class_names,
+            palette=self.palette,
+            origins=[self.origins[i] for i in index] if self.origins else [],
+        )
+
+
+def split_indices(n, test_fraction=0.2, val_fraction=0.1, seed=0):
+    """Random patch-level split into (train, val, test) index arrays.
+
+    The test part is `test_fraction` of all patches (the paper's 80/20); the
+    validation part, used only for early stopping, is `val_fraction` of the rest.
+    The split depends on `seed` only, so every training seed sees the same split.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    test, rest = order[:n_test], order[n_test:]
+    n_val = int(round(len(rest) * val_fraction))
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)

@@ -1,0 +1,61 @@
+"""Strict image and mask decoding: anything odd becomes a one-line KerasweakError."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import KerasweakError
+
+_SUPPORTED_MODES = {"L", "RGB", "RGBA", "P", "LA", "1"}
+
+
+def _open(path):
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()  # raises on truncated data
+            if img.mode not in _SUPPORTED_MODES:
+                raise KerasweakError(f"unsupported image mode {img.mode!r} (need 8-bit L, RGB, RGBA or palette)", path)
+            return img.copy()
+    except FileNotFoundError:
+        raise KerasweakError("file not found", path) from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise KerasweakError(f"cannot decode image ({err})", path) from None
+
+
+def read_image(path, channels=3):
+    """Read an image as uint8 (H, W, channels): 3 = RGB, 1 = grayscale."""
+    img = _open(path)
+    array = np.asarray(img.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
+    return array if channels == 3 else array[..., None]
+
+
+def read_mask(path):
+    """Read a colour mask as uint8 RGB (H, W, 3); palette PNGs are expanded."""
+    return np.asarray(_open(path).convert("RGB"), dtype=np.uint8)
+
+
+def colours_to_labels(rgb, palette, path, ignore_colours=(), ignore_label=255):
+    """Map an RGB mask to class indices; `ignore_colours` map to `ignore_label`.
+
+    Any other colour is an error naming the file and the colour.
+    """
+    packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    keys = [(int(r) << 16) | (int(g) << 8) | int(b) for r, g, b in palette]
+    labels = np.full(packed.shape, -1, dtype=np.int32)
+    for index, key in enumerate(keys):
+        labels[packed == key] = index
+    for r, g, b in ignore_colours:
+        labels[packed == ((r << 16) | (g << 8) | b)] = ignore_label
+    if (labels < 0).any():
+        bad = int(packed[labels < 0][0])
+        count = int((labels < 0).sum())
+        raise KerasweakError(f"unknown mask colour #{bad:06X} ({count} pixels) is not in the palette", path)
+    return labels.astype(np.uint8)
+
+
+def cut_patches(array, size):
+    """Non-overlapping size×size patches in row-major order, remainders dropped."""
+    rows, cols = array.shape[0] // size, array.shape[1] // size
+    return [array[r * size:(r + 1) * size, c * size:(c + 1) * size] for r in range(rows) for c in range(cols)]

@@ -1,0 +1,60 @@
+"""Evaluate a segmenter on labelled patches, and segment whole images by tiling."""
+
+import numpy as np
+
+from .data.pipeline import predict_batches
+from .metrics import confusion_matrix, labels_from_probabilities, scores_from_confusion
+
+UNLABELED = "Unlabeled"
+
+
+def predict_probabilities(predict_fn, images, batch_size=16):
+    """Class maps (N, H, W, C) for raw-pixel images, batch by batch."""
+    return np.concatenate([np.asarray(predict_fn(batch), dtype=np.float32) for batch in predict_batches(images, batch_size)])
+
+
+def evaluate_patches(predict_fn, patches, batch_size=16):
+    """mIoU (all classes, and without Unlabeled), per-class IoU/F1 and pixel accuracy."""
+    num_classes = patches.num_classes
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for start in range(0, len(patches), batch_size):
+        batch = patches.images[start:start + batch_size]
+        probabilities = np.asarray(predict_fn(batch.astype(np.float32)))
+        matrix += confusion_matrix(patches.masks[start:start + batch_size], labels_from_probabilities(probabilities), num_classes)
+    scores = scores_from_confusion(matrix, patches.class_names, exclude_from_mean=(UNLABELED,))
+    scores["confusion_matrix"] = matrix.tolist()
+    return scores
+
+
+def _blend_window(size):
+    """Separable weights that fall towards the tile border, so overlaps blend without seams."""
+    ramp = np.minimum(np.arange(size) + 1, np.arange(size)[::-1] + 1).astype(np.float32)
+    ramp = np.minimum(ramp / (size / 4), 1.0)
+    return np.outer(ramp, ramp)[..., None]
+
+
+def predict_tiled(predict_fn, image, num_outputs, tile=448, overlap=64):
+    """Class maps for a whole (H, W, channels) image of any size.
+
+    The image is reflect-padded, cut into tile×tile windows overlapping by
+    `overlap`, and the window predictions are blended with a border-tapering
+    weight. Memory is bounded by one tile plus the (H, W, C) result.
+    """
+    if tile % 16:
+        raise ValueError(f"tile must be a multiple of 16, got {tile}")
+    height, width = image.shape[:2]
+    stride = tile - overlap
+    rows = max(1, int(np.ceil((height - overlap) / stride)))
+    cols = max(1, int(np.ceil((width - overlap) / stride)))
+    pad_h, pad_w = (rows - 1) * stride + tile - height, (cols - 1) * stride + tile - width
+    padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect" if min(height, width) > max(pad_h, pad_w) else "edge")
+    total = np.zeros(padded.shape[:2] + (num_outputs,), dtype=np.float32)
+    weight = np.zeros(padded.shape[:2] + (1,), dtype=np.float32)
+    window = _blend_window(tile)
+    for r in range(rows):
+        for c in range(cols):
+            y, x = r * stride, c * stride
+            crop = padded[None, y:y + tile, x:x + tile].astype(np.float32)
+            total[y:y + tile, x:x + tile] += np.asarray(predict_fn(crop))[0] * window
+            weight[y:y + tile, x:x + tile] += window
+    return (total / np.maximum(weight, 1e-6))[:height, :width]

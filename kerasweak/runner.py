@@ -1,0 +1,256 @@
+"""The recipe runner shared by every method.
+
+A recipe is a small TOML file (see recipes/): dataset, method, model, training
+and the paper's reference row. `run_recipe` reads the data, splits it, trains
+each seed with the paper protocol (Adam, EarlyStopping on val_loss, restored
+best weights), evaluates on the test patches against the masks, and writes
+OUT/results.json, OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel).
+
+Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
+resumes an unfinished one from its last completed epoch (BackupAndRestore).
+"""
+
+import csv
+import json
+import time
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .data import find_dataset, make_dataset, read_dubai, split_indices
+from .errors import KerasweakError
+from .io import atomic_path, check_writable, write_json, write_text
+from .methods import get_method
+from .models import segmenter_of
+
+READERS = {"aerial-dubai": read_dubai}
+PACKAGE_RECIPES = "kerasweak.recipes"
+
+
+# ----------------------------------------------------------------------------- recipes
+
+def _merge(base, override):
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _recipe_files():
+    return {p.name[:-5]: p for p in resources.files(PACKAGE_RECIPES).iterdir() if p.name.endswith(".toml")}
+
+
+def list_recipes():
+    """(name, description) of every packaged recipe."""
+    return [(name, load_recipe(name)["description"]) for name in sorted(_recipe_files())]
+
+
+def load_recipe(name_or_path):
+    """A recipe dict from a packaged name or a TOML path; `extends = "other"` inherits."""
+    files = _recipe_files()
+    path = files.get(name_or_path) or Path(name_or_path)
+    if not path.is_file():
+        raise KerasweakError(f"unknown recipe; known: {', '.join(sorted(files))}", name_or_path)
+    try:
+        recipe = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise KerasweakError(f"invalid TOML ({err})", path) from None
+    if "extends" in recipe:
+        recipe = _merge(load_recipe(recipe.pop("extends")), recipe)
+    return recipe
+
+
+# ----------------------------------------------------------------------------- training
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to the logs (hence to the CSV log) of each epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
+def _csv_column(path, column):
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
+
+
+def train_seed(recipe, train, val, seed, seed_dir, verbose="auto"):
+    """Train one seed; return (trained model, training wall seconds, epochs run)."""
+    keras.utils.set_random_seed(seed)
+    cfg = recipe["train"]
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
+    method = get_method(recipe["method"])
+    num_outputs = train.num_classes
+    model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(cfg))
+    batch = cfg["batch_size"]
+    train_data = make_dataset(train.images, method.targets(train), batch, shuffle=True, seed=seed)
+    val_data = make_dataset(val.images, method.targets(val), batch)
+    log_path = seed_dir / "log.csv"
+    best_path = seed_dir / "best.weights.h5"
+    previous_best = min(_csv_column(log_path, "val_loss"), default=None)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(seed_dir / "backup")),
+        EpochTimer(),
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=previous_best),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg["patience"]),
+        keras.callbacks.CSVLogger(str(log_path), append=True),
+        keras.callbacks.TensorBoard(str(seed_dir / "tensorboard"), write_graph=False, profile_batch=0),
+    ]
+    model.fit(train_data, validation_data=val_data, epochs=cfg["epochs"], callbacks=callbacks, verbose=verbose)
+    if best_path.exists():
+        model.load_weights(str(best_path))
+    seconds = sum(_csv_column(log_path, "epoch_seconds"))
+    return model, seconds, len(_csv_column(log_path, "epoch_seconds"))
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def _summary(values):
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+
+
+def aggregate(seed_metrics, class_names):
+    """Mean ± std over seeds of every reported figure."""
+    keys = [k for k in seed_metrics[0] if isinstance(seed_metrics[0][k], float)]
+    summary = {key: _summary([m[key] for m in seed_metrics]) for key in keys}
+    for group in ("iou", "f1"):
+        summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
+    return summary
+
+
+def _pm(stat):
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def results_table(recipe, summary, class_names, n_seeds):
+    """Markdown in the paper's Table 1 format, with the paper's row beside ours."""
+    shown = [c for c in class_names if c != "Unlabeled"]
+    extra = [k for k in summary if k.startswith("miou_")]
+    head = ["Model", "Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy", "Seconds/seed"]
+    row = [f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})", _pm(summary["miou"])]
+    row += [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown]
+    row += [_pm(summary["accuracy"]), f"{summary['train_seconds']['mean']:.0f}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(row) + " |"]
+    paper = recipe.get("paper")
+    if paper:
+        prow = [paper["label"], paper["miou"]] + ["" for _ in extra] + [paper["f1"].get(c, "") for c in shown] + [paper["accuracy"], ""]
+        lines.append("| " + " | ".join(prow) + " |")
+    notes = [
+        "",
+        f"Recipe `{recipe['name']}`: {recipe['description']}.",
+        "Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
+        "Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.",
+        "Mean accuracy is overall pixel accuracy. Black (unlabelled) mask pixels are ignored.",
+    ]
+    return "\n".join(lines + notes) + "\n"
+
+
+# ----------------------------------------------------------------------------- the run
+
+def _predict_fn(model):
+    segmenter = segmenter_of(model)
+    return lambda batch: segmenter(batch, training=False)
+
+
+def export_segmenter(model, path, metadata):
+    """Export the segmenter as a SavedModel with kerasweak.json beside it, atomically."""
+    with atomic_path(path) as tmp:
+        segmenter_of(model).export(str(tmp), format="tf_saved_model", verbose=False)
+        (Path(tmp) / "kerasweak.json").write_text(json.dumps(metadata, indent=2))
+
+
+def load_patches(recipe, data=None, max_samples=None):
+    """The recipe's dataset, read from --data / $KERASWEAK_DATA / ../shared/data."""
+    root = find_dataset(recipe["dataset"], data)
+    return READERS[recipe["dataset"]](root, patch_size=recipe["data"]["patch_size"], max_samples=max_samples)
+
+
+def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print):
+    """Run a recipe for `seeds` seeds; return the results dict written to OUT/results.json."""
+    if isinstance(recipe, str):
+        recipe = load_recipe(recipe)
+    if epochs is not None:
+        recipe = _merge(recipe, {"train": {"epochs": epochs}})
+    out = Path(out or Path("runs") / recipe["name"])
+    check_writable(out)
+    patches = load_patches(recipe, data, max_samples)
+    dcfg = recipe["data"]
+    train_idx, val_idx, test_idx = split_indices(len(patches), dcfg["test_fraction"], dcfg["val_fraction"], dcfg["split_seed"])
+    train, val, test = patches.subset(train_idx), patches.subset(val_idx), patches.subset(test_idx)
+    echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
+    config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches)}
+    _check_same_config(out / "config.json", config)
+
+    seed_metrics, best = [], None
+    for seed in range(seeds):
+        seed_dir = out / f"seed_{seed}"
+        done = seed_dir / "metrics.json"
+        if done.exists():
+            echo(f"seed {seed}: finished earlier, skipping")
+            seed_metrics.append(json.loads(done.read_text()))
+            continue
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
+        model, seconds, epochs_run = train_seed(recipe, train, val, seed, seed_dir, verbose)
+        metrics = evaluate_and_save(model, test, seed_dir)
+        metrics.update(train_seconds=seconds, epochs=float(epochs_run), seed=seed)
+        write_json(done, metrics)
+        seed_metrics.append(metrics)
+        echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}, {seconds:.0f} s")
+
+    return _finish(recipe, out, seed_metrics, test, patches, config)
+
+
+def evaluate_and_save(model, test, seed_dir):
+    from .evaluation import evaluate_patches
+
+    metrics = evaluate_patches(_predict_fn(model), test)
+    model.save(seed_dir / "model.keras")
+    return metrics
+
+
+def _check_same_config(path, config):
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != json.loads(json.dumps(config)):
+            raise KerasweakError("holds a run with a different recipe or options; use another --out", path.parent)
+    else:
+        write_json(path, config)
+
+
+def _finish(recipe, out, seed_metrics, test, patches, config):
+    from .evaluation import predict_probabilities
+    from .figures import class_map_figure
+
+    class_names = patches.class_names
+    summary = aggregate(seed_metrics, class_names)
+    best_seed = max(seed_metrics, key=lambda m: m["miou"])["seed"]
+    model = keras.saving.load_model(out / f"seed_{best_seed}" / "model.keras")
+    metadata = {"method": recipe["method"], "recipe": recipe["name"], "dataset": recipe["dataset"],
+                "class_names": class_names, "palette": np.asarray(patches.palette).tolist(),
+                "num_outputs": int(segmenter_of(model).output_shape[-1]),
+                "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
+                "split": recipe["data"], "input": "raw pixel values 0-255, float32, (batch, H, W, channels), H and W multiples of 16"}
+    export_segmenter(model, out / "model", metadata)
+    pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
+    probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
+    class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names,
+                     patches.palette, title=f"{recipe['name']}, seed {best_seed}: input, ground truth, predicted class maps")
+    results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed,
+               "summary": summary, "per_seed": seed_metrics, "config": config}
+    write_json(out / "results.json", results)
+    table = results_table(recipe, summary, class_names, len(seed_metrics))
+    write_text(out / "results.md", f"# {recipe['name']}\n\n{table}")
+    return results
