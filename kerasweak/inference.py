@@ -58,11 +58,10 @@ def predict_file(model_path, image_path, out, tile=448, overlap=64):
 
 def evaluate_export(model_path, data=None, split="test"):
     """Scores of an exported model on its recipe's test split (or on all patches)."""
-    from .runner import load_patches, load_recipe
+    from .runner import load_patches
 
     predict_fn, metadata = load_export(model_path)
-    recipe = load_recipe(metadata["recipe"])
-    patches = load_patches(recipe, data)
+    patches = load_patches(metadata["recipe"], data)
     if split == "test":
         s = metadata["split"]
         patches = patches.subset(split_indices(len(patches), s["test_fraction"], s["val_fraction"], s["split_seed"])[2])

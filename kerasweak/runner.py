@@ -238,7 +238,7 @@ def _finish(recipe, out, seed_metrics, test, patches, config):
     summary = aggregate(seed_metrics, class_names)
     best_seed = max(seed_metrics, key=lambda m: m["miou"])["seed"]
     model = keras.saving.load_model(out / f"seed_{best_seed}" / "model.keras")
-    metadata = {"method": recipe["method"], "recipe": recipe["name"], "dataset": recipe["dataset"],
+    metadata = {"method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
                 "class_names": class_names, "palette": np.asarray(patches.palette).tolist(),
                 "num_outputs": int(segmenter_of(model).output_shape[-1]),
                 "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),

@@ -1,0 +1,77 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from kerasweak.data import DUBAI_PALETTE  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_fake_dubai(root, tiles=2, images_per_tile=2, size=(96, 72), palette_masks=True, seed=0):
+    """A small Aerial Dubai tree in the Kaggle layout, classes as coloured blocks.
+
+    Tile 2's masks are palette PNGs, like the real release; one mask has black pixels.
+    """
+    rng = np.random.default_rng(seed)
+    root = Path(root) / "Semantic segmentation dataset"
+    width, height = size
+    for t in range(1, tiles + 1):
+        (root / f"Tile {t}" / "images").mkdir(parents=True)
+        (root / f"Tile {t}" / "masks").mkdir(parents=True)
+        for i in range(1, images_per_tile + 1):
+            labels = np.repeat(np.repeat(rng.integers(0, 6, size=(height // 8 + 1, width // 8 + 1)), 8, 0), 8, 1)[:height, :width]
+            rgb = DUBAI_PALETTE[labels]
+            if t == 1 and i == 1:
+                rgb[:4, :4] = 0  # black, unlabelled pixels
+            image = np.clip(rgb.astype(int) + rng.integers(-10, 10, rgb.shape), 0, 255).astype(np.uint8)
+            name = f"image_part_{i:03d}"
+            Image.fromarray(image).save(root / f"Tile {t}" / "images" / f"{name}.jpg", quality=95)
+            mask = Image.fromarray(rgb)
+            if palette_masks and t == 2:
+                mask = mask.quantize(colors=8, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+            mask.save(root / f"Tile {t}" / "masks" / f"{name}.png")
+    return root
+
+
+@pytest.fixture
+def fake_dubai(tmp_path):
+    return write_fake_dubai(tmp_path / "data")
+
+
+TINY_RECIPE = """
+extends = "dubai-spss"
+name = "tiny-{method}"
+method = "{method}"
+[data]
+patch_size = 32
+[model]
+base_filters = 2
+[train]
+epochs = 2
+batch_size = 4
+patience = 2
+mixed_precision = false
+"""
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    def make(method="spss"):
+        path = tmp_path / f"tiny-{method}.toml"
+        path.write_text(TINY_RECIPE.format(method=method))
+        return path
+    return make
+
+
+@pytest.fixture
+def shared_data():
+    """The real datasets beside the checkout (present in CI), else the test is skipped."""
+    if not (SHARED_DATA / "aerial-dubai").exists():
+        pytest.skip("needs ../shared/data beside the checkout")
+    return SHARED_DATA

@@ -1,0 +1,104 @@
+"""The `kerasweak` command end to end, in subprocesses (real exit codes, real stderr)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def kerasweak(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERASWEAK_DATA": "/nonexistent"}
+    return subprocess.run([sys.executable, "-m", "kerasweak.cli.main", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def assert_clean_error(result, *fragments):
+    """Non-zero exit, one line on stderr naming the problem, no traceback."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("WARNING: All log", "I0000", "W0000"))]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_recipes_lists_the_packaged_recipes(tmp_path):
+    result = kerasweak("recipes", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "dubai-spss" in result.stdout and "dubai-benchmark" in result.stdout
+
+
+def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai, tiny_recipe):
+    out = tmp_path / "out"
+    result = kerasweak("recipe", tiny_recipe("spss"), "--data", fake_dubai, "--out", out, "--seeds", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == 2 and len(results["summary"]["miou"]["values"]) == 2
+    assert 0 <= results["summary"]["miou"]["mean"] <= 1
+    assert "| SPSS (kerasweak) (2 seeds) |" in (out / "results.md").read_text()
+    assert (out / "figure.png").stat().st_size > 0
+    assert (out / "model" / "saved_model.pb").exists() and (out / "model" / "kerasweak.json").exists()
+    assert (out / "seed_0" / "log.csv").exists()
+
+    rerun = kerasweak("recipe", tiny_recipe("spss"), "--data", fake_dubai, "--out", out, "--seeds", 2, cwd=tmp_path)
+    assert rerun.returncode == 0 and rerun.stdout.count("finished earlier, skipping") == 2
+
+    image = fake_dubai / "Tile 1" / "images" / "image_part_001.jpg"
+    prediction = tmp_path / "pred.png"
+    result = kerasweak("predict", out / "model", image, "--out", prediction, "--tile", 32, "--overlap", 8)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(prediction).size == Image.open(image).size
+    assert (tmp_path / "pred_overlay.png").exists()
+
+    result = kerasweak("evaluate", out / "model", "--data", fake_dubai)
+    assert result.returncode == 0, result.stderr
+    assert f"mIoU {100 * results['per_seed'][results['best_seed']]['miou']:.1f}" in result.stdout
+
+
+def test_a_different_recipe_in_the_same_out_is_refused(tmp_path, fake_dubai, tiny_recipe):
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "config.json").write_text(json.dumps({"recipe": {"name": "other"}}))
+    assert_clean_error(kerasweak("recipe", tiny_recipe("pixel"), "--data", fake_dubai, "--out", out), "different recipe")
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "colour", "small", "unwritable", "unknown-recipe", "not-a-model"])
+def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, fake_dubai, tiny_recipe, case):
+    data, out, recipe, args = fake_dubai, tmp_path / "out", tiny_recipe("spss"), []
+    expected = []
+    if case == "missing":
+        data, expected = tmp_path / "nowhere", ["nowhere", "does not exist"]
+    elif case == "empty":
+        data = tmp_path / "empty"
+        data.mkdir()
+        expected = ["empty", "humansintheloop"]
+    elif case == "corrupt":
+        bad = fake_dubai / "Tile 2" / "images" / "image_part_001.jpg"
+        bad.write_bytes(bad.read_bytes()[:300])
+        expected = ["image_part_001.jpg", "cannot decode image"]
+    elif case == "colour":
+        mask = fake_dubai / "Tile 1" / "masks" / "image_part_001.png"
+        rgb = np.array(Image.open(mask).convert("RGB"))
+        rgb[20, 20] = (255, 0, 255)
+        Image.fromarray(rgb).save(mask)
+        expected = ["image_part_001.png", "unknown mask colour #FF00FF"]
+    elif case == "small":
+        recipe = "dubai-spss"
+        expected = ["smaller than a 224x224 patch"]
+    elif case == "unwritable":
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        out, expected = blocker / "out", ["not writable"]
+    elif case == "unknown-recipe":
+        recipe, expected = "no-such-recipe", ["unknown recipe", "dubai-spss"]
+    if case == "not-a-model":
+        result = kerasweak("predict", tmp_path, fake_dubai / "Tile 1" / "images" / "image_part_001.jpg", "--out", out / "p.png")
+        expected = ["not a kerasweak model folder"]
+    else:
+        result = kerasweak("recipe", recipe, "--data", data, "--out", out, *args, cwd=tmp_path)
+    assert_clean_error(result, *expected)
+    assert not (out / "results.json").exists() and not (out / "model").exists()

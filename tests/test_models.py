@@ -1,0 +1,68 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasweak import losses, models
+from kerasweak.data import synthetic_patches
+
+
+@pytest.mark.parametrize("height,width", [(16, 16), (32, 48), (80, 64)])
+def test_unet_keeps_any_multiple_of_16(height, width):
+    unet = models.build_unet(3, base_filters=2)
+    out = unet(np.zeros((1, height, width, 3), "float32"))
+    assert out.shape == (1, height, width, 3)
+    np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
+
+
+def test_unet_binary_output_is_one_sigmoid_channel():
+    unet = models.build_unet(1, base_filters=2, channels=1)
+    assert unet.layers[-1].get_config()["activation"] == "sigmoid"
+    out = np.asarray(unet(np.full((2, 32, 32, 1), 128, "float32")))
+    assert out.shape == (2, 32, 32, 1) and ((out > 0) & (out < 1)).all()
+
+
+def test_unet_follows_the_paper_architecture():
+    unet = models.build_unet(6, base_filters=4)
+    names = [layer.name for layer in unet.layers]
+    assert sum(n.startswith("down") and "conv" in n for n in names) == 8
+    assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in unet.layers) == 4
+    assert sum(isinstance(layer, keras.layers.Concatenate) for layer in unet.layers) == 4
+    assert sum(n.startswith("up") and "conv" in n and isinstance(unet.get_layer(n), keras.layers.Conv2DTranspose) for n in names) == 8
+    assert [unet.get_layer(f"down{i}_conv1").filters for i in range(4)] == [4, 8, 16, 32]
+
+
+def _trained_spss(steps=3):
+    keras.utils.set_random_seed(0)
+    patches = synthetic_patches(n=16, size=32, num_classes=3)
+    model = models.build_spss(models.build_unet(3, base_filters=2))
+    model.compile(keras.optimizers.Adam(1e-2), losses.ProportionLoss())
+    history = model.fit(patches.images.astype("float32"), patches.proportions, batch_size=8, epochs=steps, verbose=0)
+    return model, patches, history
+
+
+def test_spss_trains_in_plain_compile_fit_and_segments_with_its_backbone():
+    model, patches, history = _trained_spss(steps=8)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    maps = models.segmenter_of(model)(patches.images[:2].astype("float32"))
+    assert maps.shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(model(patches.images[:2].astype("float32")), np.mean(maps, axis=(1, 2)), rtol=1e-5)
+
+
+def test_keras_round_trip_gives_identical_outputs(tmp_path):
+    model, patches, _ = _trained_spss()
+    path = tmp_path / "spss.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    x = patches.images[:4].astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
+    assert isinstance(restored.loss, losses.ProportionLoss)
+
+
+def test_exported_savedmodel_maps_raw_pixels_to_class_maps_of_any_size(tmp_path):
+    model, patches, _ = _trained_spss()
+    segmenter = models.segmenter_of(model)
+    segmenter.export(str(tmp_path / "export"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    x = np.random.default_rng(0).integers(0, 256, (1, 48, 64, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.serve(x), segmenter(x), rtol=1e-5, atol=1e-6)
