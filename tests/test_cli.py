@@ -4,16 +4,22 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 
+ENTRY_POINT = Path(sys.executable).parent / "kerasweak"
+
+
 def kerasweak(*args, cwd=None):
+    """Run the installed `kerasweak` entry point (outside the source tree, so the install is what runs)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERASWEAK_DATA": "/nonexistent"}
-    return subprocess.run([sys.executable, "-m", "kerasweak.cli.main", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run([str(ENTRY_POINT), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or tempfile.gettempdir(), env=env, timeout=600)
 
 
 def assert_clean_error(result, *fragments):
