@@ -1,6 +1,7 @@
 """Losses. Each is a short registered class over a functional core in this module."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from .data.dataset import IGNORE_LABEL
@@ -78,3 +79,55 @@ class PixelCrossEntropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "ignore_label": self.ignore_label}
+
+
+def pack_keypoints(labels, weights):
+    """The KeypointLoss target: labels and weights, (N, H, W, C) each, stacked to (N, H, W, 2C) uint8.
+
+    labels[..., j] is the binary class-j label at annotated pixels; weights[..., j]
+    is 1 where class j is annotated (its keypoint set Λ^{ij}) and 0 elsewhere.
+    uint8 keeps a dataset at two bytes per pixel per class; the loss casts it.
+    """
+    labels, weights = np.asarray(labels), np.asarray(weights)
+    if labels.shape != weights.shape:
+        raise ValueError(f"keypoint labels {labels.shape} and weights {weights.shape} must have the same shape")
+    return np.concatenate([labels, weights], axis=-1).astype(np.uint8)
+
+
+def keypoint_bce(y_true, y_pred):
+    """Paper eq. 3 per image: Σ_j Σ_{(m,h) ∈ Λ^{ij}} f_ij(m, h) / |Λ^{ij}|, f_ij the BCE of eq. 2.
+
+    y_true is (B, H, W, 2C) from pack_keypoints: C channels of binary labels,
+    then C channels of 0/1 weights marking Λ^{ij}. y_pred is (B, H, W, C) class
+    maps (softmax, or one sigmoid channel). Classes and images without keypoints
+    contribute 0.
+    """
+    num_classes = y_pred.shape[-1]
+    if y_true.shape[-1] != 2 * num_classes:
+        raise ValueError(f"keypoint target has {y_true.shape[-1]} channels, expected 2 x {num_classes} (labels, weights)")
+    target = ops.cast(y_true, "float32")
+    labels, weights = target[..., :num_classes], target[..., num_classes:]
+    p = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0 - EPSILON)
+    bce = -(labels * ops.log(p) + (1.0 - labels) * ops.log(1.0 - p))
+    per_class = ops.sum(bce * weights, axis=(1, 2)) / ops.maximum(ops.sum(weights, axis=(1, 2)), 1.0)
+    return ops.sum(per_class, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
+class KeypointLoss(keras.losses.Loss):
+    """The paper's L_sk (eq. 3): BCE at a few annotated keypoints, as a sparse target.
+
+    y_true is pack_keypoints(labels, weights), (B, H, W, 2C); y_pred the (B, H, W, C)
+    class maps. The default reduction averages the per-image sums over the batch,
+    images without keypoints counting as 0, the same scaling as L_sp (eq. 1), so
+    that α in eq. 4 weighs comparable quantities.
+    """
+
+    def __init__(self, name="keypoint_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return keypoint_bce(y_true, y_pred)
+
+    def get_config(self):
+        return super().get_config()

@@ -20,13 +20,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import find_dataset, make_dataset, read_dubai, split_indices
+from .data import find_dataset, make_dataset, read_dubai, read_epfl, split_indices
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
 from .models import segmenter_of
 
-READERS = {"aerial-dubai": read_dubai}
+READERS = {"aerial-dubai": read_dubai, "epfl-em": read_epfl}
 PACKAGE_RECIPES = "kerasweak.recipes"
 
 

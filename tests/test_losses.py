@@ -45,7 +45,56 @@ def test_pixel_cross_entropy_binary_sigmoid_map():
     assert float(losses.PixelCrossEntropy()(labels, probs)) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("loss", [losses.ProportionLoss(form="kl"), losses.PixelCrossEntropy(ignore_label=7)])
+def _keypoint_target(labels, weights):
+    return losses.pack_keypoints(np.asarray(labels, np.uint8), np.asarray(weights, np.uint8))
+
+
+def test_keypoint_loss_matches_hand_computed_value():
+    probs = np.zeros((2, 1, 3, 2), dtype="float32")
+    probs[0, 0] = [[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]]
+    probs[1, 0] = [[0.1, 0.9], [0.9, 0.1], [0.5, 0.5]]
+    labels = np.zeros((2, 1, 3, 2))
+    weights = np.zeros((2, 1, 3, 2))
+    weights[0, 0, [0, 2], 0] = 1  # class 0: two positive keypoints
+    labels[0, 0, [0, 2], 0] = 1
+    weights[0, 0, [0, 1], 1] = 1  # class 1: a negative at pixel 0, a positive at pixel 1
+    labels[0, 0, 1, 1] = 1
+    # image 0: class 0 (-log 0.8 - log 0.5) / 2 + class 1 (-log 0.8 - log 0.6) / 2; image 1 has no keypoints
+    image0 = -(np.log(0.8) + np.log(0.5)) / 2 - (np.log(0.8) + np.log(0.6)) / 2
+    assert float(losses.KeypointLoss()(_keypoint_target(labels, weights), probs)) == pytest.approx(image0 / 2, rel=1e-5)
+    per_image = np.asarray(losses.keypoint_bce(_keypoint_target(labels, weights), probs))
+    np.testing.assert_allclose(per_image, [image0, 0.0], rtol=1e-5)
+
+
+def test_keypoint_loss_binary_sigmoid_map():
+    probs = np.array([[[[0.9], [0.3], [0.5]]]], dtype="float32")
+    target = _keypoint_target([[[[1], [0], [0]]]], [[[[1], [1], [0]]]])
+    expected = -(np.log(0.9) + np.log(0.7)) / 2
+    assert float(losses.KeypointLoss()(target, probs)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_keypoint_loss_is_zero_without_keypoints():
+    probs = keras.ops.softmax(np.random.default_rng(0).normal(size=(3, 8, 8, 4)).astype("float32"))
+    labels = np.random.default_rng(1).integers(0, 2, (3, 8, 8, 4))
+    assert float(losses.KeypointLoss()(_keypoint_target(labels, np.zeros_like(labels)), probs)) == 0.0
+
+
+def test_pack_keypoints_stacks_labels_then_weights():
+    labels, weights = np.ones((2, 4, 4, 3)), np.zeros((2, 4, 4, 3))
+    packed = losses.pack_keypoints(labels, weights)
+    assert packed.shape == (2, 4, 4, 6) and packed.dtype == np.uint8
+    assert (packed[..., :3] == 1).all() and (packed[..., 3:] == 0).all()
+    with pytest.raises(ValueError, match="same shape"):
+        losses.pack_keypoints(labels, weights[..., :2])
+
+
+def test_keypoint_target_with_wrong_channel_count_is_rejected():
+    with pytest.raises(ValueError, match="expected 2 x 2"):
+        losses.keypoint_bce(np.zeros((1, 2, 2, 3), "float32"), np.full((1, 2, 2, 2), 0.5, "float32"))
+
+
+@pytest.mark.parametrize("loss", [losses.ProportionLoss(form="kl"), losses.PixelCrossEntropy(ignore_label=7),
+                                  losses.KeypointLoss(name="sk")])
 def test_losses_serialise_with_their_config(loss):
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert type(restored) is type(loss)

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from kerasweak import losses, models
-from kerasweak.data import synthetic_patches
+from kerasweak.data import sample_keypoints, synthetic_patches
 
 
 @pytest.mark.parametrize("height,width", [(16, 16), (32, 48), (80, 64)])
@@ -66,3 +66,38 @@ def test_exported_savedmodel_maps_raw_pixels_to_class_maps_of_any_size(tmp_path)
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     x = np.random.default_rng(0).integers(0, 256, (1, 48, 64, 3)).astype("float32")
     np.testing.assert_allclose(loaded.serve(x), segmenter(x), rtol=1e-5, atol=1e-6)
+
+
+def _trained_spss_plus(steps=3, alpha=0.5):
+    keras.utils.set_random_seed(0)
+    patches = synthetic_patches(n=16, size=32, num_classes=3)
+    labels, weights = sample_keypoints(patches.masks, 3, k=5, seed=0)
+    model = models.build_spss_plus(models.build_unet(3, base_filters=2))
+    model.compile(keras.optimizers.Adam(1e-2),
+                  loss={"proportions": losses.ProportionLoss(), "class_maps": losses.KeypointLoss()},
+                  loss_weights={"proportions": alpha, "class_maps": 1 - alpha})
+    targets = {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(labels, weights)}
+    history = model.fit(patches.images.astype("float32"), targets, batch_size=8, epochs=steps, verbose=0)
+    return model, patches, history
+
+
+def test_spss_plus_trains_on_both_losses_in_plain_compile_fit():
+    model, patches, history = _trained_spss_plus(steps=8)
+    assert {"proportions_loss", "class_maps_loss"} <= set(history.history)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert models.segmenter_of(model).name == "unet"
+    x = patches.images[:2].astype("float32")
+    outputs = model(x)
+    np.testing.assert_allclose(outputs["class_maps"], models.segmenter_of(model)(x), rtol=1e-6)
+    np.testing.assert_allclose(outputs["proportions"], np.mean(outputs["class_maps"], axis=(1, 2)), rtol=1e-5)
+
+
+def test_spss_plus_keras_round_trip_gives_identical_outputs(tmp_path):
+    model, patches, _ = _trained_spss_plus()
+    model.save(tmp_path / "spss_plus.keras")
+    restored = keras.saving.load_model(tmp_path / "spss_plus.keras")
+    x = patches.images[:4].astype("float32")
+    before, after = model.predict(x, verbose=0), restored.predict(x, verbose=0)
+    assert set(after) == {"proportions", "class_maps"}
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name])

@@ -7,17 +7,27 @@ from ..errors import KerasweakError
 
 DATASETS = {
     "aerial-dubai": {
-        "marker": "Tile 1",
+        "markers": ["Tile 1"],
         "subfolders": ["aerial-dubai", "Semantic segmentation dataset"],
         "how_to_get": "download the Kaggle dataset humansintheloop/semantic-segmentation-of-aerial-imagery "
                       "and pass --data to the folder holding 'Tile 1' … 'Tile 8' (each with images/ and masks/)",
     },
+    "epfl-em": {
+        "markers": ["Train_In", "training.tif"],
+        "subfolders": ["epfl-em", "dataset/Lucchi++", "Lucchi++"],
+        "how_to_get": "get the EPFL CVLab electron microscopy data (Lucchi++ PNGs in Train_In/ and Train_Out/, "
+                      "or EPFL's training.tif and training_groundtruth.tif) and pass --data to their folder",
+    },
 }
+
+
+def _marked(folder, spec):
+    return any((folder / marker).exists() for marker in spec["markers"])
 
 
 def _resolve(candidate, spec):
     candidate = Path(candidate)
-    if (candidate / spec["marker"]).exists():
+    if _marked(candidate, spec):
         return candidate
     for sub in spec["subfolders"]:
         found = _resolve_direct(candidate / sub, spec)
@@ -27,10 +37,10 @@ def _resolve(candidate, spec):
 
 
 def _resolve_direct(candidate, spec):
-    if (candidate / spec["marker"]).exists():
+    if _marked(candidate, spec):
         return candidate
     for sub in spec["subfolders"]:
-        if (candidate / sub / spec["marker"]).exists():
+        if _marked(candidate / sub, spec):
             return candidate / sub
     return None
 

@@ -1,7 +1,8 @@
-"""SPSS: a segmentation backbone followed by a ProportionHead (paper Fig. 2).
+"""SPSS and SPSS+: a segmentation backbone followed by a ProportionHead (paper Figs. 2, 3).
 
-The training model maps images to predicted proportions; its nested backbone
-(layer "unet") is the segmenter, whose pre-pooling class maps are the segmentation.
+The training model maps images to predicted proportions (SPSS+ also to the class
+maps, for the keypoint loss); its nested backbone (layer "unet") is the segmenter,
+whose pre-pooling class maps are the segmentation.
 """
 
 import keras
@@ -14,6 +15,18 @@ def build_spss(backbone, name="spss"):
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
     proportions = ProportionHead(name="proportions")(backbone(inputs))
     return keras.Model(inputs, proportions, name=name)
+
+
+def build_spss_plus(backbone, name="spss_plus"):
+    """Images -> {"proportions", "class_maps"}: the two outputs of SPSS+ (paper Fig. 3).
+
+    Compile with loss={"proportions": ProportionLoss(), "class_maps": KeypointLoss()}
+    and loss_weights={"proportions": α, "class_maps": 1 - α} for eq. 4 in a plain fit.
+    """
+    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
+    class_maps = backbone(inputs)
+    proportions = ProportionHead(name="proportions")(class_maps)
+    return keras.Model(inputs, {"proportions": proportions, "class_maps": class_maps}, name=name)
 
 
 def segmenter_of(model):

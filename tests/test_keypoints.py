@@ -1,0 +1,134 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kerasweak.data import IGNORE_LABEL, read_keypoints_file, sample_keypoints
+from kerasweak.errors import KerasweakError
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(4, 16), st.integers(1, 4), st.integers(1, 5), st.integers(0, 3), st.integers(0, 2**31 - 1))
+def test_sampled_keypoints_lie_on_pixels_of_their_class(n, side, num_classes, k, radius, seed):
+    classes = max(num_classes, 2)
+    masks = np.random.default_rng(seed).integers(0, classes + 1, (n, side, side)).astype(np.uint8)
+    masks[masks == classes] = IGNORE_LABEL
+    labels, weights = sample_keypoints(masks, num_classes, k, radius=radius, seed=seed)
+    assert labels.shape == weights.shape == (n, side, side, num_classes)
+    annotated = weights.astype(bool)
+    if num_classes == 1:  # one sigmoid channel: the label is the mask class, 0 or 1
+        assert (labels[..., 0][annotated[..., 0]] == masks[annotated[..., 0]]).all()
+    else:
+        channel = np.broadcast_to(np.arange(num_classes), annotated.shape)
+        assert (masks[..., None].repeat(num_classes, -1)[annotated] == channel[annotated]).all()
+        assert (labels[annotated] == 1).all()
+    assert not labels[~annotated].any()
+    if radius == 0:  # k points per class, or all of a class's pixels if it has fewer
+        per_class = np.stack([np.minimum((masks == c).reshape(n, -1).sum(axis=1), k) for c in range(classes)], axis=1)
+        expected = per_class.sum(axis=1, keepdims=True) if num_classes == 1 else per_class
+        np.testing.assert_array_equal(weights.reshape(n, -1, num_classes).sum(axis=1), expected)
+
+
+def test_dilation_keeps_only_pixels_of_the_same_class():
+    mask = np.zeros((1, 5, 5), np.uint8)
+    mask[0, 2, 2] = 1
+    labels, weights = sample_keypoints(mask, 2, k=1, radius=1, classes=[1])
+    assert weights[0, ..., 1].sum() == 1 and weights[0, 2, 2, 1] == 1 and not weights[..., 0].any()
+    _, weights = sample_keypoints(mask, 2, k=1, radius=4, classes=[0])
+    assert weights[0, ..., 0].sum() == 24 and weights[0, 2, 2, 0] == 0
+
+
+def test_classes_and_fraction_of_images_choose_where_keypoints_go():
+    masks = np.tile(np.arange(3, dtype=np.uint8), (8, 6, 2))
+    _, weights = sample_keypoints(masks, 3, k=2, classes=[2], fraction_of_images=0.5, seed=3)
+    per_image = weights.reshape(8, -1, 3).sum(axis=1)
+    assert (per_image[:, :2] == 0).all()
+    assert sorted(per_image[:, 2]) == [0, 0, 0, 0, 2, 2, 2, 2]
+    again = sample_keypoints(masks, 3, k=2, classes=[2], fraction_of_images=0.5, seed=3)[1]
+    np.testing.assert_array_equal(weights, again)
+
+
+def test_binary_class_outside_zero_and_one_is_rejected():
+    with pytest.raises(ValueError, match="classes are 0 and 1"):
+        sample_keypoints(np.full((1, 4, 4), 2, np.uint8), 1, k=1, classes=[2])
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+CLASSES = ["sky", "tree", "road"]
+
+
+def test_csv_and_json_keypoint_files_give_the_same_arrays(tmp_path):
+    csv_path = _write(tmp_path, "points.csv", "x,y,image,class\n3,1,a.png,tree\n0,0,b.png,sky\n\n2.7,4.2,a.png,road\n")
+    rows = [{"image": "a.png", "class": "tree", "x": 3, "y": 1}, {"image": "b.png", "class": "sky", "x": 0, "y": 0},
+            {"image": "a.png", "class": "road", "x": 2.7, "y": 4.2}]
+    json_path = _write(tmp_path, "points.json", json.dumps(rows, indent=1))
+    from_csv = read_keypoints_file(csv_path, ["a.png", "b.png"], [(6, 5), (6, 5)], CLASSES)
+    from_json = read_keypoints_file(json_path, ["a.png", "b.png"], [(6, 5), (6, 5)], CLASSES)
+    for a, b in zip(from_csv, from_json):
+        np.testing.assert_array_equal(a, b)
+    labels, weights = from_csv
+    assert labels.shape == (2, 6, 5, 3)
+    assert np.argwhere(weights).tolist() == [[0, 1, 3, 1], [0, 4, 2, 2], [1, 0, 0, 0]]
+    assert (labels == weights).all()
+
+
+def test_binary_keypoint_file_marks_background_as_negative(tmp_path):
+    path = _write(tmp_path, "points.csv", "image,class,x,y\ns0,Mitochondria,1,1\ns0,Background,2,3\n")
+    labels, weights = read_keypoints_file(path, ["s0"], [(4, 4)], ["Background", "Mitochondria"], num_classes=1)
+    assert labels.shape == (1, 4, 4, 1)
+    assert np.argwhere(weights[..., 0]).tolist() == [[0, 1, 1], [0, 3, 2]]
+    assert labels[0, 1, 1, 0] == 1 and labels[0, 3, 2, 0] == 0
+
+
+def test_points_scale_to_the_resized_images(tmp_path):
+    path = _write(tmp_path, "points.csv", "image,class,x,y\nbig,sky,49,99\nsmall,road,0,9\n")
+    _, weights = read_keypoints_file(path, ["big", "small"], [(100, 50), (10, 10)], CLASSES, out_shape=(10, 10))
+    assert np.argwhere(weights).tolist() == [[0, 9, 9, 0], [1, 9, 0, 2]]
+    with pytest.raises(ValueError, match="out_shape"):
+        read_keypoints_file(path, ["big", "small"], [(100, 50), (10, 10)], CLASSES)
+
+
+@pytest.mark.parametrize("row,problem", [
+    ("a.png,tree,5,0", "line 3: point (5, 0) is outside the 5x6 image 'a.png'"),
+    ("a.png,tree,0,-1", "line 3: point (0, -1) is outside the 5x6 image 'a.png'"),
+    ("c.png,tree,0,0", "line 3: unknown image 'c.png'"),
+    ("a.png,water,0,0", "line 3: unknown class 'water'; known: sky, tree, road"),
+    ("a.png,tree,left,0", "line 3: x and y must be numbers"),
+    ("a.png,tree,nan,0", "line 3: point (nan, 0) is outside the 5x6 image 'a.png'"),
+    ("a.png,tree,0", "line 3: 3 values, expected 4"),
+])
+def test_bad_keypoint_rows_name_file_and_line(tmp_path, row, problem):
+    path = _write(tmp_path, "points.csv", f"image,class,x,y\na.png,sky,1,1\n{row}\n")
+    with pytest.raises(KerasweakError) as err:
+        read_keypoints_file(path, ["a.png"], [(6, 5)], CLASSES)
+    assert str(err.value) == f"{path}: {problem}"
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('[\n  {"image": "a.png", "class": "sky", "x": 0, "y": 0},\n  {"image": "a.png", "class": "tree", "x": 9, "y": 0}\n]',
+     "line 3: point (9, 0) is outside the 5x6 image 'a.png'"),
+    ('[{"image": "a.png", "class": "sky", "x": 0, "y": 0},\n {"image": "a.png", "x": 0, "y": 0}]',
+     'line 2: expected an object with "image", "class", "x" and "y"'),
+    ('[{"image": "a.png",\n "class": "sky" "x": 0}]', "line 2: invalid JSON (Expecting ',' delimiter)"),
+    ('{"image": "a.png"}', 'expected a JSON list of {"image", "class", "x", "y"} objects'),
+])
+def test_bad_json_keypoints_name_file_and_line(tmp_path, text, problem):
+    path = _write(tmp_path, "points.json", text)
+    with pytest.raises(KerasweakError) as err:
+        read_keypoints_file(path, ["a.png"], [(6, 5)], CLASSES)
+    assert str(err.value) == f"{path}: {problem}"
+
+
+def test_missing_file_and_header_are_errors(tmp_path):
+    with pytest.raises(KerasweakError, match="keypoints file not found"):
+        read_keypoints_file(tmp_path / "none.csv", ["a.png"], [(6, 5)], CLASSES)
+    path = _write(tmp_path, "points.csv", "image,label,x,y\na.png,sky,1,1\n")
+    with pytest.raises(KerasweakError, match="line 1: header must name the columns image, class, x, y"):
+        read_keypoints_file(path, ["a.png"], [(6, 5)], CLASSES)
