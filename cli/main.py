@@ -3,9 +3,23 @@
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import click
 
-import click  # noqa: E402
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up lines (printed before any log level applies) silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
 
 from kerasweak.errors import KerasweakError  # noqa: E402
 
@@ -40,6 +54,20 @@ def recipe_command(name, data, out, epochs, seeds, max_samples):
     run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo)
     click.echo(open(os.path.join(out, "results.md")).read())
     click.echo(f"wrote {out}/results.json, results.md, figure.png and model/")
+
+
+@cli.command("train-proportions")
+@click.argument("csv_file", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Output folder: model/ and results.json.")
+@click.option("--recipe", default="dubai-spss", show_default=True, help="Recipe whose model and protocol to use.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's maximum epochs.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True, help="Image channels.")
+def train_proportions_command(csv_file, out, recipe, epochs, channels):
+    """Train SPSS from CSV_FILE (image,<class 1>,...,<class C>) with no masks at all."""
+    from kerasweak.runner import train_from_proportions_csv
+
+    results = train_from_proportions_csv(csv_file, out, recipe=recipe, epochs=epochs, channels=int(channels), echo=click.echo)
+    click.echo(f"best validation proportion loss {results['best_val_loss']:.4f}; wrote {out}/model and results.json")
 
 
 @cli.command("predict")

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import find_dataset, make_dataset, read_dubai, read_epfl, split_indices
+from .data import find_dataset, make_dataset, read_dubai, read_epfl, read_proportions_dataset, split_indices
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
@@ -164,6 +164,15 @@ def _predict_fn(model):
     return lambda batch: segmenter(batch, training=False)
 
 
+def _export_metadata(recipe, patches, model):
+    """What `predict` and `evaluate` need to use an exported model on its own."""
+    return {"method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
+            "class_names": patches.class_names, "palette": np.asarray(patches.palette).tolist(),
+            "num_outputs": int(segmenter_of(model).output_shape[-1]),
+            "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
+            "split": recipe["data"], "input": "raw pixel values 0-255, float32, (batch, H, W, channels), H and W multiples of 16"}
+
+
 def export_segmenter(model, path, metadata):
     """Export the segmenter as a SavedModel with kerasweak.json beside it, atomically."""
     with atomic_path(path) as tmp:
@@ -238,12 +247,7 @@ def _finish(recipe, out, seed_metrics, test, patches, config):
     summary = aggregate(seed_metrics, class_names)
     best_seed = max(seed_metrics, key=lambda m: m["miou"])["seed"]
     model = keras.saving.load_model(out / f"seed_{best_seed}" / "model.keras")
-    metadata = {"method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
-                "class_names": class_names, "palette": np.asarray(patches.palette).tolist(),
-                "num_outputs": int(segmenter_of(model).output_shape[-1]),
-                "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
-                "split": recipe["data"], "input": "raw pixel values 0-255, float32, (batch, H, W, channels), H and W multiples of 16"}
-    export_segmenter(model, out / "model", metadata)
+    export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
     pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
     probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
     class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names,
@@ -253,4 +257,33 @@ def _finish(recipe, out, seed_metrics, test, patches, config):
     write_json(out / "results.json", results)
     table = results_table(recipe, summary, class_names, len(seed_metrics))
     write_text(out / "results.md", f"# {recipe['name']}\n\n{table}")
+    return results
+
+
+def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, channels=3, seed=0, verbose="auto", echo=print):
+    """Train SPSS from a user's proportions CSV (no masks at all) and export the segmenter.
+
+    Uses the recipe's model and protocol; a `val_fraction` of the images serves
+    EarlyStopping. With no masks there is nothing to score segmentations
+    against, so results.json reports the training run, not IoU.
+    """
+    recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    recipe = _merge(recipe, {"method": "spss", "dataset": "proportions-csv", "data": {"test_fraction": 0.0}})
+    if epochs is not None:
+        recipe = _merge(recipe, {"train": {"epochs": epochs}})
+    out = Path(out)
+    check_writable(out)
+    patches = read_proportions_dataset(csv_path, patch_size=recipe["data"]["patch_size"], channels=channels)
+    train_idx, val_idx, _ = split_indices(len(patches), 0.0, recipe["data"]["val_fraction"], recipe["data"]["split_seed"])
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise KerasweakError(f"{len(patches)} images are too few to hold out a validation part", csv_path)
+    echo(f"{csv_path}: {len(patches)} images -> train {len(train_idx)}, val {len(val_idx)}")
+    seed_dir = out / f"seed_{seed}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    model, seconds, epochs_run = train_seed(recipe, patches.subset(train_idx), patches.subset(val_idx), seed, seed_dir, verbose)
+    export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
+    results = {"recipe": recipe["name"], "proportions_csv": str(csv_path), "images": len(patches),
+               "best_val_loss": min(_csv_column(seed_dir / "log.csv", "val_loss")),
+               "train_seconds": seconds, "epochs": epochs_run, "config": recipe}
+    write_json(out / "results.json", results)
     return results
