@@ -14,7 +14,8 @@ class PatchSet:
 
     images: (N, H, W, channels) uint8, raw pixel values.
     masks: (N, H, W) uint8 class indices, IGNORE_LABEL where unlabelled; None if no masks.
-    proportions: (N, C) float32 class proportions, each row summing to 1.
+    proportions: (N, C) float32 class proportions, each row summing to 1; for binary
+        data with one sigmoid output, (N, 1) foreground fractions.
     sources: the file each patch was cut from.
     class_names, palette: class names and their RGB colours (C, 3).
     """

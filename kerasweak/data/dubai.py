@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import KerasweakError
-from .dataset import IGNORE_LABEL, PatchSet
-from .images import colours_to_labels, cut_patches, read_image, read_mask
-from .proportions import proportions_from_masks
+from .dataset import IGNORE_LABEL
+from .images import colours_to_labels, read_image, read_mask
+from .patching import patch_set_from_images
 
 DUBAI_CLASSES = ["Building", "Land", "Road", "Vegetation", "Water", "Unlabeled"]
 DUBAI_PALETTE = np.array(
@@ -54,24 +54,11 @@ def dubai_pairs(root):
 
 def read_dubai(root, patch_size=224, max_samples=None):
     """All non-overlapping patch_size² patches (remainders dropped): 1647 at 224."""
-    images, masks, sources, origins = [], [], [], []
-    for image_path, mask_path in dubai_pairs(root):
-        image = read_image(image_path, channels=3)
-        labels = colours_to_labels(read_mask(mask_path), DUBAI_PALETTE, mask_path,
-                                   ignore_colours=[BLACK], ignore_label=IGNORE_LABEL)
-        if image.shape[:2] != labels.shape:
-            raise KerasweakError(f"mask size {labels.shape[::-1]} differs from image size {image.shape[1::-1]}", mask_path)
-        if min(image.shape[:2]) < patch_size:
-            raise KerasweakError(f"image {image.shape[1]}x{image.shape[0]} is smaller than a {patch_size}x{patch_size} patch", image_path)
-        cols = image.shape[1] // patch_size
-        for k, (img, lab) in enumerate(zip(cut_patches(image, patch_size), cut_patches(labels, patch_size))):
-            images.append(img)
-            masks.append(lab)
-            sources.append(str(image_path.relative_to(Path(root))))
-            origins.append(((k // cols) * patch_size, (k % cols) * patch_size))
-    masks = np.stack(masks)
-    patches = PatchSet(np.stack(images), masks, proportions_from_masks(masks, len(DUBAI_CLASSES)),
-                       sources, list(DUBAI_CLASSES), DUBAI_PALETTE, origins)
-    if max_samples:
-        patches = patches.subset(np.arange(min(max_samples, len(patches))))
-    return patches
+
+    def items():
+        for image_path, mask_path in dubai_pairs(root):
+            labels = colours_to_labels(read_mask(mask_path), DUBAI_PALETTE, mask_path,
+                                       ignore_colours=[BLACK], ignore_label=IGNORE_LABEL)
+            yield read_image(image_path, channels=3), labels, str(image_path.relative_to(Path(root))), image_path
+
+    return patch_set_from_images(items(), patch_size, DUBAI_CLASSES, DUBAI_PALETTE, max_samples)

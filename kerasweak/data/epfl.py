@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import KerasweakError
-from .dataset import PatchSet
-from .images import cut_patches, read_image
-from .proportions import proportions_from_masks
+from .images import read_image
+from .patching import patch_set_from_images
 
 EPFL_CLASSES = ["Background", "Mitochondria"]
 EPFL_PALETTE = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)
@@ -34,28 +33,6 @@ def _labels(array, path):
     if bad.any():
         raise KerasweakError(f"label value {array[bad][0]} ({int(bad.sum())} pixels) is not 0 or 255", path)
     return (array == 255).astype(np.uint8)
-
-
-def _patch_set(slices, patch_size, max_samples):
-    """Cut (image, mask, source, image path) slices into a binary PatchSet."""
-    images, masks, sources, origins = [], [], [], []
-    for image, mask, source, path in slices:
-        if image.shape[:2] != mask.shape:
-            raise KerasweakError(f"label size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}", path)
-        if min(image.shape[:2]) < patch_size:
-            raise KerasweakError(f"image {image.shape[1]}x{image.shape[0]} is smaller than a {patch_size}x{patch_size} patch", path)
-        cols = image.shape[1] // patch_size
-        for k, (img, lab) in enumerate(zip(cut_patches(image, patch_size), cut_patches(mask, patch_size))):
-            images.append(img)
-            masks.append(lab)
-            sources.append(source)
-            origins.append(((k // cols) * patch_size, (k % cols) * patch_size))
-    masks = np.stack(masks)
-    mitochondria = proportions_from_masks(masks, len(EPFL_CLASSES))[:, 1:]
-    patches = PatchSet(np.stack(images), masks, mitochondria, sources, list(EPFL_CLASSES), EPFL_PALETTE, origins)
-    if max_samples:
-        patches = patches.subset(np.arange(min(max_samples, len(patches))))
-    return patches
 
 
 def _slice_number(path):
@@ -76,7 +53,7 @@ def read_epfl_png(root, patch_size=256, max_samples=None):
             raise KerasweakError(f"label missing for image {image_path.name}", label_path)
         labels = _labels(read_image(label_path, channels=1)[..., 0], label_path)
         slices.append((read_image(image_path, channels=1), labels, str(image_path.relative_to(root)), image_path))
-    return _patch_set(slices, patch_size, max_samples)
+    return patch_set_from_images(slices, patch_size, EPFL_CLASSES, EPFL_PALETTE, max_samples, binary=True)
 
 
 def _read_stack(path):
@@ -101,7 +78,7 @@ def read_epfl_tiff(root, patch_size=256, max_samples=None):
         raise KerasweakError(f"{len(labels)} label slices for {len(images)} image slices", root / TIFF_LABELS)
     slices = [(image[..., None], _labels(label, root / TIFF_LABELS), f"{TIFF_IMAGES}[{z}]", root / TIFF_IMAGES)
               for z, (image, label) in enumerate(zip(images, labels))]
-    return _patch_set(slices, patch_size, max_samples)
+    return patch_set_from_images(slices, patch_size, EPFL_CLASSES, EPFL_PALETTE, max_samples, binary=True)
 
 
 def read_epfl(root, patch_size=256, max_samples=None):

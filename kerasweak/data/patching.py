@@ -1,0 +1,36 @@
+"""Cut labelled images into the non-overlapping patches of a PatchSet (shared by every reader)."""
+
+import numpy as np
+
+from ..errors import KerasweakError
+from .dataset import PatchSet
+from .images import cut_patches
+from .proportions import proportions_from_masks
+
+
+def patch_set_from_images(items, patch_size, class_names, palette, max_samples=None, binary=False):
+    """A PatchSet from (image, mask, source, path) items; remainders are dropped.
+
+    `binary` keeps one proportion column (the foreground fraction) for a single
+    sigmoid output; otherwise there is one column per class. A mask whose size
+    differs from its image, or an image smaller than a patch, is an error naming `path`.
+    """
+    images, masks, sources, origins = [], [], [], []
+    for image, mask, source, path in items:
+        if image.shape[:2] != mask.shape:
+            raise KerasweakError(f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}", path)
+        if min(image.shape[:2]) < patch_size:
+            raise KerasweakError(f"image {image.shape[1]}x{image.shape[0]} is smaller than a {patch_size}x{patch_size} patch", path)
+        cols = image.shape[1] // patch_size
+        for k, (img, lab) in enumerate(zip(cut_patches(image, patch_size), cut_patches(mask, patch_size))):
+            images.append(img)
+            masks.append(lab)
+            sources.append(source)
+            origins.append(((k // cols) * patch_size, (k % cols) * patch_size))
+    masks = np.stack(masks)
+    proportions = proportions_from_masks(masks, len(class_names))
+    patches = PatchSet(np.stack(images), masks, proportions[:, 1:] if binary else proportions,
+                       sources, list(class_names), palette, origins)
+    if max_samples:
+        patches = patches.subset(np.arange(min(max_samples, len(patches))))
+    return patches
