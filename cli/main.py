@@ -47,13 +47,14 @@ def recipes_command():
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Number of seeds; results are mean ± std.")
 @click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches (quick runs).")
 def recipe_command(name, data, out, epochs, seeds, max_samples):
-    """Run recipe NAME (a packaged name, or a path to a TOML file)."""
+    """Run recipe NAME (a packaged name, or a path to a TOML file); a sweep recipe runs every setting."""
     from kerasweak.runner import run_recipe
 
     out = out or os.path.join("runs", name)
-    run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo)
+    results = run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo)
     click.echo(open(os.path.join(out, "results.md")).read())
-    click.echo(f"wrote {out}/results.json, results.md, figure.png and model/")
+    made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png and model/"
+    click.echo(f"wrote {out}/results.json, results.md, {made}")
 
 
 @cli.command("train-proportions")

@@ -1,4 +1,4 @@
-"""Figures: the paper's Fig. 5 layout (input, ground truth, predicted class maps)."""
+"""Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps), and sweep plots."""
 
 import matplotlib
 
@@ -37,6 +37,26 @@ def class_map_figure(path, images, masks, probabilities, class_names, palette, t
                 ax.set_title(label, fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def sweep_figure(path, values, mious, xlabel, paper=None, title=""):
+    """Test mIoU (mean ± std over seeds, percent) against a sweep parameter, with the paper's values if given."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.errorbar(values, [100 * m["mean"] for m in mious], yerr=[100 * m["std"] for m in mious], marker="o", capsize=3, label="kerasweak")
+    quoted = [(v, float(paper[str(v)])) for v in values if str(v) in (paper or {})]
+    if quoted:
+        ax.plot(*zip(*quoted), "s--", color="grey", label="paper")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean IoU (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

@@ -8,19 +8,26 @@ OUT/results.json, OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel).
 
 Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
 resumes an unfinished one from its last completed epoch (BackupAndRestore).
+
+Optional sections: [keypoints] (method spss_plus, see methods.py), [degrade]
+(degraded training proportions, the paper's sensitivity studies) and [sweep]
+(one run per value of a [degrade] key, in OUT/<key>_<value>/, see run_sweep).
 """
 
 import csv
 import json
 import time
 import tomllib
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .data import find_dataset, make_dataset, read_dubai, read_epfl, read_proportions_dataset, split_indices
+from .data import (clustered_proportions, find_dataset, make_dataset, noisy_proportions, read_dubai, read_epfl,
+                   read_proportions_dataset, split_indices)
+from .data.degrade import DEGRADE_MODES
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
@@ -28,6 +35,8 @@ from .models import segmenter_of
 
 READERS = {"aerial-dubai": read_dubai, "epfl-em": read_epfl}
 PACKAGE_RECIPES = "kerasweak.recipes"
+DEGRADE_PARAMETERS = ("clusters", "noise")
+DEGRADE_KEYS = DEGRADE_PARAMETERS + ("mode", "seed")
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -89,12 +98,13 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto"):
     cfg = recipe["train"]
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
     method = get_method(recipe["method"])
-    num_outputs = train.num_classes
+    num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
     model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
-    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(cfg))
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(recipe),
+                  loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]
-    train_data = make_dataset(train.images, method.targets(train), batch, shuffle=True, seed=seed)
-    val_data = make_dataset(val.images, method.targets(val), batch)
+    train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed)
+    val_data = make_dataset(val.images, method.targets(val, recipe), batch)
     log_path = seed_dir / "log.csv"
     best_path = seed_dir / "best.weights.h5"
     previous_best = min(_csv_column(log_path, "val_loss"), default=None)
@@ -134,27 +144,48 @@ def _pm(stat):
     return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
-def results_table(recipe, summary, class_names, n_seeds):
-    """Markdown in the paper's Table 1 format, with the paper's row beside ours."""
-    shown = [c for c in class_names if c != "Unlabeled"]
+def _shown_classes(recipe, class_names):
+    """Classes with an F1 column: those the paper's table quotes (recipe [paper].f1), else all."""
+    quoted = recipe.get("paper", {}).get("f1")
+    return [c for c in class_names if c in quoted] if quoted else list(class_names)
+
+
+def _score_columns(summary, shown):
+    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy."""
     extra = [k for k in summary if k.startswith("miou_")]
-    head = ["Model", "Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy", "Seconds/seed"]
-    row = [f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})", _pm(summary["miou"])]
-    row += [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown]
-    row += [_pm(summary["accuracy"]), f"{summary['train_seconds']['mean']:.0f}"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(row) + " |"]
+    head = ["Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
+    cells = [_pm(summary["miou"])] + [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown] + [_pm(summary["accuracy"])]
+    return head, cells
+
+
+def _markdown(head, rows):
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+
+
+def _notes(recipe, summary):
+    notes = ["Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
+             "Mean accuracy is overall pixel accuracy."]
+    if any(k.startswith("miou_") for k in summary):
+        notes.append("Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.")
+    return notes + ([recipe["notes"].strip()] if "notes" in recipe else [])
+
+
+def results_table(recipe, summary, class_names, n_seeds):
+    """Markdown in the format of the paper's table for the dataset, with the paper's row beside ours.
+
+    The F1 columns are the classes the recipe's [paper] row quotes (Table 1: five
+    Dubai classes; Table 2: Background and Mitochondria), or every class.
+    """
+    head, cells = _score_columns(summary, _shown_classes(recipe, class_names))
+    rows = [[f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"] + cells
+            + [f"{summary['train_seconds']['mean']:.0f}"]]
     paper = recipe.get("paper")
     if paper:
-        prow = [paper["label"], paper["miou"]] + ["" for _ in extra] + [paper["f1"].get(c, "") for c in shown] + [paper["accuracy"], ""]
-        lines.append("| " + " | ".join(prow) + " |")
-    notes = [
-        "",
-        f"Recipe `{recipe['name']}`: {recipe['description']}.",
-        "Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
-        "Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.",
-        "Mean accuracy is overall pixel accuracy. Black (unlabelled) mask pixels are ignored.",
-    ]
-    return "\n".join(lines + notes) + "\n"
+        quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),
+                  **{f"F1 {c}": v for c, v in paper.get("f1", {}).items()}}
+        rows.append([paper["label"]] + [quoted.get(h, "") for h in head] + [""])
+    lines = _markdown(["Model"] + head + ["Seconds/seed"], rows)
+    return "\n".join(lines + ["", f"Recipe `{recipe['name']}`: {recipe['description']}."] + _notes(recipe, summary)) + "\n"
 
 
 # ----------------------------------------------------------------------------- the run
@@ -186,18 +217,55 @@ def load_patches(recipe, data=None, max_samples=None):
     return READERS[recipe["dataset"]](root, patch_size=recipe["data"]["patch_size"], max_samples=max_samples)
 
 
+def degrade_proportions(recipe, proportions):
+    """(N, C) proportions degraded by the recipe's [degrade] section (paper section 3.2); unchanged without one.
+
+    clusters = K: K-means, every image gets one cluster member's proportions;
+    noise = σ in percent: eq. 5, renormalised by mode = "softmax" (the paper) or
+    "clip". Both: clusters first. seed fixes the degradation, so every training
+    seed sees the same labels.
+    """
+    settings = recipe.get("degrade", {})
+    unknown = sorted(set(settings) - set(DEGRADE_KEYS))
+    if unknown:
+        raise KerasweakError(f"[degrade] has unknown keys {', '.join(unknown)}; known: {', '.join(DEGRADE_KEYS)}", recipe["name"])
+    mode, seed = settings.get("mode", "softmax"), settings.get("seed", 0)
+    if mode not in DEGRADE_MODES:
+        raise KerasweakError(f"[degrade] mode must be one of {', '.join(DEGRADE_MODES)}, got {mode!r}", recipe["name"])
+    k, noise = settings.get("clusters"), settings.get("noise", 0)
+    if k is not None:
+        if not (isinstance(k, int) and 1 <= k <= len(proportions)):
+            raise KerasweakError(f"[degrade] clusters must be an integer from 1 to the {len(proportions)} training "
+                                 f"and validation patches, got {k!r}", recipe["name"])
+        proportions = clustered_proportions(proportions, k, seed)
+    if not (isinstance(noise, (int, float)) and noise >= 0):
+        raise KerasweakError(f"[degrade] noise must be a percentage >= 0, got {noise!r}", recipe["name"])
+    return noisy_proportions(proportions, noise / 100, seed, mode) if "noise" in settings else proportions
+
+
 def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print):
-    """Run a recipe for `seeds` seeds; return the results dict written to OUT/results.json."""
+    """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
+
+    A [degrade] section degrades the training and validation proportions (users
+    would only have the degraded ones); the test patches are always scored against the masks.
+    """
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
     if epochs is not None:
         recipe = _merge(recipe, {"train": {"epochs": epochs}})
+    if "sweep" in recipe:
+        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     patches = load_patches(recipe, data, max_samples)
     dcfg = recipe["data"]
     train_idx, val_idx, test_idx = split_indices(len(patches), dcfg["test_fraction"], dcfg["val_fraction"], dcfg["split_seed"])
-    train, val, test = patches.subset(train_idx), patches.subset(val_idx), patches.subset(test_idx)
+    fit_idx = np.concatenate([train_idx, val_idx])
+    proportions = patches.proportions.copy()
+    proportions[fit_idx] = degrade_proportions(recipe, patches.proportions[fit_idx])
+    proportion_change = float(np.abs(proportions - patches.proportions)[fit_idx].sum(axis=1).mean())
+    fit = replace(patches, proportions=proportions)
+    train, val, test = fit.subset(train_idx), fit.subset(val_idx), patches.subset(test_idx)
     echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
     config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches)}
     _check_same_config(out / "config.json", config)
@@ -219,7 +287,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         seed_metrics.append(metrics)
         echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}, {seconds:.0f} s")
 
-    return _finish(recipe, out, seed_metrics, test, patches, config)
+    return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
 
 
 def evaluate_and_save(model, test, seed_dir):
@@ -239,7 +307,7 @@ def _check_same_config(path, config):
         write_json(path, config)
 
 
-def _finish(recipe, out, seed_metrics, test, patches, config):
+def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change):
     from .evaluation import predict_probabilities
     from .figures import class_map_figure
 
@@ -253,11 +321,73 @@ def _finish(recipe, out, seed_metrics, test, patches, config):
     class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names,
                      patches.palette, title=f"{recipe['name']}, seed {best_seed}: input, ground truth, predicted class maps")
     results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed,
-               "summary": summary, "per_seed": seed_metrics, "config": config}
+               "summary": summary, "per_seed": seed_metrics, "proportion_change": proportion_change, "config": config}
     write_json(out / "results.json", results)
     table = results_table(recipe, summary, class_names, len(seed_metrics))
     write_text(out / "results.md", f"# {recipe['name']}\n\n{table}")
     return results
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+def _sweep_settings(recipe):
+    sweep = recipe["sweep"]
+    if sweep.get("parameter") not in DEGRADE_PARAMETERS:
+        raise KerasweakError(f"[sweep] parameter must be one of {', '.join(DEGRADE_PARAMETERS)}, got {sweep.get('parameter')!r}", recipe["name"])
+    if not isinstance(sweep.get("values"), list) or not sweep["values"]:
+        raise KerasweakError("[sweep] values must be a non-empty list", recipe["name"])
+    return sweep
+
+
+def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print):
+    """One run_recipe per value of the [sweep] parameter (a [degrade] key), then a table and a plot.
+
+    Setting `parameter = value` runs in OUT/<parameter>_<value>/ with the usual
+    outputs; a setting whose results.json already holds `seeds` seeds is skipped.
+    OUT/results.md is the paper's Table 3/4 format with per-class F1 added,
+    OUT/sweep.png plots mIoU against the parameter, OUT/results.json has every summary.
+    """
+    from .figures import sweep_figure
+
+    sweep = _sweep_settings(recipe)
+    parameter = sweep["parameter"]
+    out = Path(out or Path("runs") / recipe["name"])
+    check_writable(out)
+    config = {"recipe": recipe, "max_samples": max_samples}
+    _check_same_config(out / "config.json", config)
+    base = {key: value for key, value in recipe.items() if key != "sweep"}
+    settings = []
+    for value in sweep["values"]:
+        setting, done = f"{parameter}_{value}", out / f"{parameter}_{value}" / "results.json"
+        if done.exists() and json.loads(done.read_text())["seeds"] == seeds:
+            echo(f"{setting}: finished earlier, skipping")
+            results = json.loads(done.read_text())
+        else:
+            echo(f"{setting}: running")
+            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", "degrade": {parameter: value}})
+            results = run_recipe(sub, data, done.parent, seeds=seeds, max_samples=max_samples, verbose=verbose, echo=echo)
+        settings.append({"value": value, "summary": results["summary"], "proportion_change": results["proportion_change"]})
+    paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
+    heading = sweep.get("heading", parameter)
+    sweep_figure(out / "sweep.png", [s["value"] for s in settings], [s["summary"]["miou"] for s in settings],
+                 heading, paper=paper, title=f"{recipe['name']}: test mIoU ({seeds} seed{'s' if seeds > 1 else ''})")
+    results = {"recipe": recipe["name"], "sweep": parameter, "seeds": seeds, "settings": settings, "config": config}
+    write_json(out / "results.json", results)
+    write_text(out / "results.md", f"# {recipe['name']}\n\n{sweep_table(recipe, settings, paper, seeds)}")
+    return results
+
+
+def sweep_table(recipe, settings, paper, n_seeds):
+    """Markdown in the format of the paper's Tables 3 and 4 (one row per setting), with F1 and accuracy added."""
+    shown = _shown_classes(recipe, list(settings[0]["summary"]["f1"]))
+    head = _score_columns(settings[0]["summary"], shown)[0]
+    rows = [[s["value"]] + _score_columns(s["summary"], shown)[1] + [paper.get(str(s["value"]), ""), f"{s['proportion_change']:.3f}",
+            f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
+    lines = _markdown([recipe["sweep"].get("heading", recipe["sweep"]["parameter"])] + head
+                      + ["Paper mIoU", "Label change (L1)", "Seconds/seed"], rows)
+    notes = [f"Recipe `{recipe['name']}`: {recipe['description']}; {n_seeds} seed{'s' if n_seeds > 1 else ''} per setting.",
+             "Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions."]
+    return "\n".join(lines + [""] + notes + _notes(recipe, settings[0]["summary"])) + "\n"
 
 
 def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, channels=3, seed=0, verbose="auto", echo=print):

@@ -44,6 +44,24 @@ def fake_dubai(tmp_path):
     return write_fake_dubai(tmp_path / "data")
 
 
+@pytest.fixture
+def fake_epfl(tmp_path):
+    """EPFL's TIFF-stack layout: four 64x64 grey slices, each with a bright 'mitochondrion' block."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 120, (4, 64, 64), dtype=np.uint8)
+    labels = np.zeros_like(images)
+    for z in range(4):
+        labels[z, 6 * z:6 * z + 20, 10:30] = 255
+    images[labels == 255] += 120
+    root = tmp_path / "data" / "epfl-em"
+    root.mkdir(parents=True)
+    tifffile.imwrite(root / "training.tif", images)
+    tifffile.imwrite(root / "training_groundtruth.tif", labels)
+    return root
+
+
 TINY_RECIPE = """
 extends = "dubai-spss"
 name = "tiny-{method}"

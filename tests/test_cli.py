@@ -65,6 +65,24 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert f"mIoU {100 * results['per_seed'][results['best_seed']]['miou']:.1f}" in result.stdout
 
 
+def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl):
+    recipe = tmp_path / "tiny-em.toml"
+    recipe.write_text('extends = "em-spss-plus"\nname = "tiny-em"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
+                      '[train]\nepochs = 2\nbatch_size = 4\nmixed_precision = false\n[keypoints]\nfraction_of_images = 1.0\n')
+    out = tmp_path / "out"
+    result = kerasweak("recipe", recipe, "--data", fake_epfl.parent, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = (out / "results.md").read_text()
+    head = table.splitlines()[2]
+    assert head == "| Model | Mean IoU | F1 Background | F1 Mitochondria | Mean accuracy | Seconds/seed |"
+    assert "| SPSS+ (paper) | 65.3 ± 0.8 | 98.1 ± 0.8 | 79.3 ± 0.3 | 97.7 ± 0.8 |  |" in table
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["summary"]["f1"]) == {"Background", "Mitochondria"} and "Mitochondria" in results["summary"]["iou"]
+    meta = json.loads((out / "model" / "kerasweak.json").read_text())
+    assert meta["method"] == "spss_plus" and meta["num_outputs"] == 1 and meta["channels"] == 1
+    assert (out / "figure.png").stat().st_size > 0
+
+
 def test_a_different_recipe_in_the_same_out_is_refused(tmp_path, fake_dubai, tiny_recipe):
     out = tmp_path / "out"
     (out).mkdir()
