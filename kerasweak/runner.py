@@ -270,7 +270,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches)}
     _check_same_config(out / "config.json", config)
 
-    seed_metrics, best = [], None
+    seed_metrics = []
     for seed in range(seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "metrics.json"
@@ -298,10 +298,19 @@ def evaluate_and_save(model, test, seed_dir):
     return metrics
 
 
+TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sweep")
+
+
+def _fingerprint(config):
+    """The parts of a run's config that change its results (not labels, notes or paper rows)."""
+    recipe = config["recipe"]
+    return json.loads(json.dumps({**config, "recipe": {k: recipe.get(k) for k in TRAINING_KEYS}}))
+
+
 def _check_same_config(path, config):
+    """Refuse to resume into an OUT that holds a run with other training settings."""
     if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != json.loads(json.dumps(config)):
+        if _fingerprint(json.loads(path.read_text())) != _fingerprint(config):
             raise KerasweakError("holds a run with a different recipe or options; use another --out", path.parent)
     else:
         write_json(path, config)

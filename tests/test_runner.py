@@ -1,0 +1,29 @@
+import pytest
+
+from kerasweak.errors import KerasweakError
+from kerasweak.runner import _check_same_config, list_recipes, load_recipe
+
+
+def test_extends_inherits_and_overrides():
+    spss, benchmark = load_recipe("dubai-spss"), load_recipe("dubai-benchmark")
+    assert benchmark["method"] == "pixel" and spss["method"] == "spss"
+    assert benchmark["train"] == spss["train"] and benchmark["data"] == spss["data"]
+    assert benchmark["paper"]["miou"] == "52.3 ± 1.3"
+
+
+def test_every_packaged_recipe_loads_with_the_paper_protocol():
+    for name, description in list_recipes():
+        recipe = load_recipe(name)
+        assert description and recipe["train"]["learning_rate"] == 1e-3
+        assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == 10
+
+
+def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
+    recipe = load_recipe("dubai-spss")
+    config = {"recipe": recipe, "max_samples": None, "patches": 1647}
+    _check_same_config(tmp_path / "config.json", config)
+    relabelled = {**config, "recipe": {**recipe, "label": "renamed", "description": "new words"}}
+    _check_same_config(tmp_path / "config.json", relabelled)
+    retrained = {**config, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
+    with pytest.raises(KerasweakError, match="different recipe or options"):
+        _check_same_config(tmp_path / "config.json", retrained)
