@@ -11,7 +11,7 @@ import importlib
 from .errors import KerasweakError
 
 __version__ = "0.1.0"
-_SUBMODULES = ("data", "layers", "losses", "metrics", "models")
+_SUBMODULES = ("data", "layers", "losses", "metrics", "models", "ops")
 __all__ = [*_SUBMODULES, "KerasweakError", "__version__"]
 
 
