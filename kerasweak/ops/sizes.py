@@ -1,6 +1,6 @@
 """Object sizes from binary masks ("Learning to segment from object sizes", eq. 3-5), in the TF graph.
 
-Masks are (B, H, W); any value > 0 is foreground. H and W must be static (known
+Masks are (B, H, W), boolean or numeric; True or any value > 0 is foreground. H and W must be static (known
 when the graph is traced, as in `model.fit` on fixed-size patches); the batch
 size may be dynamic. Results are exact int32.
 
@@ -26,7 +26,7 @@ def _static_size(masks):
 
 
 def _foreground(masks):
-    return tf.cast(tf.convert_to_tensor(masks) > 0, tf.int32)
+    return tf.cast(tf.cast(masks, tf.float32) > 0, tf.int32)
 
 
 def _erode(x):
