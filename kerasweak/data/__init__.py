@@ -4,6 +4,7 @@ from .dataset import IGNORE_LABEL, PatchSet, split_indices
 from .degrade import clustered_proportions, noisy_proportions
 from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
 from .epfl import EPFL_CLASSES, EPFL_PALETTE, read_epfl, read_epfl_png, read_epfl_tiff
+from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, mask_sizes, read_hippocampus, split_hippocampus
 from .images import read_image, read_mask
 from .keypoints import read_keypoints_file, sample_keypoints
 from .locate import find_dataset
@@ -14,7 +15,8 @@ from .synthetic import synthetic_patches
 __all__ = [
     "IGNORE_LABEL", "PatchSet", "split_indices", "clustered_proportions", "noisy_proportions",
     "DUBAI_CLASSES", "DUBAI_PALETTE", "read_dubai", "EPFL_CLASSES", "EPFL_PALETTE", "read_epfl",
-    "read_epfl_png", "read_epfl_tiff", "read_image", "read_mask", "read_keypoints_file", "sample_keypoints",
+    "read_epfl_png", "read_epfl_tiff", "HIPPOCAMPUS_CLASSES", "HIPPOCAMPUS_PALETTE", "mask_sizes", "read_hippocampus",
+    "split_hippocampus", "read_image", "read_mask", "read_keypoints_file", "sample_keypoints",
     "find_dataset", "make_dataset", "proportions_from_masks", "read_proportions_csv", "read_proportions_dataset",
     "synthetic_patches",
 ]

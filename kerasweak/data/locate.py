@@ -18,6 +18,12 @@ DATASETS = {
         "how_to_get": "get the EPFL CVLab electron microscopy data (Lucchi++ PNGs in Train_In/ and Train_Out/, "
                       "or EPFL's training.tif and training_groundtruth.tif) and pass --data to their folder",
     },
+    "hippocampus": {
+        "markers": ["labelsTr"],
+        "subfolders": ["hippocampus", "Task04_Hippocampus"],
+        "how_to_get": "download Task04_Hippocampus of the Medical Segmentation Decathlon (medicaldecathlon.com) "
+                      "and pass --data to the folder holding imagesTr/ and labelsTr/",
+    },
 }
 
 
