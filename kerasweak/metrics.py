@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from .data.dataset import IGNORE_LABEL
+from .ops.edges import boundary_band
 
 
 def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL):
@@ -89,3 +90,90 @@ class MeanIoU(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "ignore_label": self.ignore_label}
+
+
+def e_measure(pred, gt, valid=None):
+    """Enhanced-alignment measure (Fan et al., IJCAI 2018) of binary maps (..., H, W) -> (...).
+
+    φ = 2 (gt - μ_gt)(pred - μ_pred) / ((gt - μ_gt)² + (pred - μ_pred)² + eps) per
+    pixel, enhanced to (1 + φ)² / 4 and averaged over the pixels. As in the
+    authors' code, an all-background truth scores the fraction of background
+    predicted (mean of 1 - pred) and an all-foreground truth the fraction of
+    foreground predicted (mean of pred). Unlike their code, which divides the sum
+    by H·W - 1, this is a plain mean, so a perfect map scores exactly 1. `valid`,
+    if given, restricts the means μ and the average to its true pixels.
+    """
+    pred = np.asarray(pred, dtype=bool).astype(np.float64)
+    gt = np.asarray(gt, dtype=bool).astype(np.float64)
+    weight = np.ones_like(gt) if valid is None else np.asarray(valid, dtype=np.float64)
+    count = weight.sum(axis=(-2, -1), keepdims=True)
+
+    def mean(x):
+        return (x * weight).sum(axis=(-2, -1), keepdims=True) / count
+
+    gt_c, pred_c = gt - mean(gt), pred - mean(pred)
+    align = 2 * gt_c * pred_c / (gt_c ** 2 + pred_c ** 2 + np.finfo(np.float64).eps)
+    enhanced = (1 + align) ** 2 / 4
+    enhanced = np.where(mean(gt) == 0, 1 - pred, np.where(mean(gt) == 1, pred, enhanced))
+    return mean(enhanced)[..., 0, 0]
+
+
+def class_e_measures(labels, predictions, num_classes, ignore_label=IGNORE_LABEL):
+    """(N, C): E-measure of each image's class-c maps (prediction == c against truth == c).
+
+    Pixels labelled `ignore_label` are left out; an image with no labelled pixel
+    is NaN. Rows from several batches concatenate into one set of scores.
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    valid = labels != ignore_label
+    scores = np.full((len(labels), num_classes), np.nan)
+    keep = valid.any(axis=(1, 2))
+    for c in range(num_classes):
+        scores[keep, c] = e_measure(predictions[keep] == c, labels[keep] == c, valid[keep])
+    return scores
+
+
+def e_measure_scores(per_image, class_names):
+    """{"e_measure": mean over classes, "e_measure_per_class": {name: mean over images}} from class_e_measures rows."""
+    per_class = np.nanmean(np.asarray(per_image, dtype=np.float64), axis=0)
+    return {"e_measure": float(per_class.mean()),
+            "e_measure_per_class": {name: float(v) for name, v in zip(class_names, per_class)}}
+
+
+def trimap_confusions(labels, predictions, num_classes, widths, ignore_label=IGNORE_LABEL):
+    """{w: {"boundary": (C, C), "non_boundary": (C, C)}} confusion matrices inside and outside each trimap band.
+
+    The band of width w is `kerasweak.ops.boundary_band(labels, w)`: the pixels
+    within w - 1 of a ground-truth semantic edge, i.e. w pixels each side of a
+    boundary (paper section 4.3, Figs. 4-5). Edges are found on the raw labels,
+    so the rim of an unlabelled area is a boundary too; the unlabelled pixels
+    themselves count in neither region. Matrices from several batches add up.
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    result = {}
+    for width in widths:
+        band = boundary_band(labels, width).numpy()
+        result[width] = {region: confusion_matrix(np.where(inside, labels, ignore_label), predictions, num_classes, ignore_label)
+                         for region, inside in (("boundary", band), ("non_boundary", ~band))}
+    return result
+
+
+def present_class_miou(matrix):
+    """mIoU over the classes present in the truth or the prediction of a confusion matrix; NaN if none is.
+
+    A trimap band can miss a class altogether; counting it as IoU 0, as
+    scores_from_confusion does for whole test sets, would then penalise every
+    method alike for the band's shape rather than for its errors.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    tp = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - tp
+    present = union > 0
+    return float((tp[present] / union[present]).mean()) if present.any() else float("nan")
+
+
+def trimap_miou(labels, predictions, num_classes, widths, ignore_label=IGNORE_LABEL):
+    """{w: {"boundary": mIoU, "non_boundary": mIoU}} for each band width w (see trimap_confusions, present_class_miou)."""
+    confusions = trimap_confusions(labels, predictions, num_classes, widths, ignore_label)
+    return {width: {region: present_class_miou(matrix) for region, matrix in regions.items()}
+            for width, regions in confusions.items()}
