@@ -19,7 +19,6 @@ from .models import build_spss, build_spss_plus, build_unet
 @dataclass(frozen=True)
 class Method:
     name: str
-    needs_masks: bool
     build: Callable  # (num_outputs, model_config) -> training model
     targets: Callable  # (PatchSet, recipe) -> training targets
     loss: Callable  # (recipe) -> keras loss, or a dict of them per model output
@@ -65,14 +64,12 @@ def _keypoint_targets(patches, recipe):
 METHODS = {
     "spss": Method(
         name="spss",
-        needs_masks=False,
         build=lambda c, cfg: build_spss(_unet(c, cfg)),
         targets=lambda patches, recipe: patches.proportions,
         loss=_proportion_loss,
     ),
     "spss_plus": Method(
         name="spss_plus",
-        needs_masks=True,  # the paper's experiment samples its keypoints from the masks
         build=lambda c, cfg: build_spss_plus(_unet(c, cfg)),
         targets=_keypoint_targets,
         loss=lambda recipe: {"proportions": _proportion_loss(recipe), "class_maps": losses.KeypointLoss()},
@@ -81,7 +78,6 @@ METHODS = {
     ),
     "pixel": Method(
         name="pixel",
-        needs_masks=True,
         build=_unet,
         targets=lambda patches, recipe: patches.masks.astype(np.int32),
         loss=lambda recipe: losses.PixelCrossEntropy(),

@@ -24,7 +24,6 @@ DUBAI_PALETTE = np.array(
     [[0x3C, 0x10, 0x98], [0x84, 0x29, 0xF6], [0x6E, 0xC1, 0xE4],
      [0xFE, 0xDD, 0x3A], [0xE2, 0xA9, 0x29], [0x9B, 0x9B, 0x9B]], dtype=np.uint8)
 BLACK = (0, 0, 0)
-KAGGLE_NAME = "humansintheloop/semantic-segmentation-of-aerial-imagery"
 LAYOUT_HINT = "'Semantic segmentation dataset/Tile N/images/*.jpg' and '.../masks/*.png'"
 
 
