@@ -317,19 +317,27 @@ def _check_same_config(path, config):
 
 
 def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change):
+    """Aggregate the seeds, export the best seed that has its model.keras, write figure and tables.
+
+    Seeds kept from another machine may carry only metrics.json (results/ keeps
+    no models); they count in the mean ± std but cannot be exported.
+    """
     from .evaluation import predict_probabilities
     from .figures import class_map_figure
 
     class_names = patches.class_names
     summary = aggregate(seed_metrics, class_names)
     best_seed = max(seed_metrics, key=lambda m: m["miou"])["seed"]
-    model = keras.saving.load_model(out / f"seed_{best_seed}" / "model.keras")
-    export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
-    pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
-    probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
-    class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names,
-                     patches.palette, title=f"{recipe['name']}, seed {best_seed}: input, ground truth, predicted class maps")
-    results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed,
+    with_model = [m for m in seed_metrics if (out / f"seed_{m['seed']}" / "model.keras").exists()]
+    exported_seed = max(with_model, key=lambda m: m["miou"])["seed"] if with_model else None
+    if exported_seed is not None:
+        model = keras.saving.load_model(out / f"seed_{exported_seed}" / "model.keras")
+        export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
+        pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
+        probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
+        class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names, patches.palette,
+                         title=f"{recipe['name']}, seed {exported_seed}: input, ground truth, predicted class maps")
+    results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed, "exported_seed": exported_seed,
                "summary": summary, "per_seed": seed_metrics, "proportion_change": proportion_change, "config": config}
     write_json(out / "results.json", results)
     table = results_table(recipe, summary, class_names, len(seed_metrics))

@@ -62,7 +62,14 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
 
     result = kerasweak("evaluate", out / "model", "--data", fake_dubai)
     assert result.returncode == 0, result.stderr
-    assert f"mIoU {100 * results['per_seed'][results['best_seed']]['miou']:.1f}" in result.stdout
+    assert f"mIoU {100 * results['per_seed'][results['exported_seed']]['miou']:.1f}" in result.stdout
+
+    # a seed kept without its model (as in results/) still counts, and the other seed is exported
+    (out / f"seed_{results['exported_seed']}" / "model.keras").unlink()
+    result = kerasweak("recipe", tiny_recipe("spss"), "--data", fake_dubai, "--out", out, "--seeds", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rerun_results = json.loads((out / "results.json").read_text())
+    assert rerun_results["seeds"] == 2 and rerun_results["exported_seed"] == 1 - results["exported_seed"]
 
 
 def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl):
