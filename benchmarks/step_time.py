@@ -1,10 +1,11 @@
-"""Training-step time: SPSS (proportion loss) vs the benchmark (per-pixel CE).
+"""Training-step time of several losses on the same U-Net and batch, in one process.
 
-Same U-Net, same batch (16 × 224² × 3), same process; steps are interleaved so
-machine load affects both alike. Prints median step times and the ratio, in
-float32 and in mixed_bfloat16.
+Steps are interleaved so machine load affects every variant alike. Prints the
+median step time of each variant and its ratio to per-pixel cross-entropy
+("ce", the paper's benchmark method):
 
-    python benchmarks/step_time.py [--steps 10] [--base-filters 16]
+    python benchmarks/step_time.py                                  # SPSS vs CE (issue 2 goal <= 1.05)
+    python benchmarks/step_time.py --variants semeda sobel ce --policies float32   # SEMEDA goal <= 1.15
 """
 
 import argparse
@@ -16,48 +17,59 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasweak import losses, models  # noqa: E402
+from kerasweak import layers, losses, models  # noqa: E402
+
+NUM_CLASSES = 6
 
 
-def build(policy, base_filters, method):
-    keras.mixed_precision.set_global_policy(policy)
-    keras.utils.set_random_seed(0)
-    unet = models.build_unet(6, base_filters=base_filters)
-    model = models.build_spss(unet) if method == "spss" else unet
-    loss = losses.ProportionLoss() if method == "spss" else losses.PixelCrossEntropy()
-    model.compile(keras.optimizers.Adam(1e-3), loss)
-    return model
+def _semeda_loss():
+    edge_net = layers.SemedaNet(NUM_CLASSES)
+    edge_net.build((None, None, None, NUM_CLASSES))
+    edge_net.trainable = False  # timing only: an untrained edge net costs the same as a trained one
+    return losses.SemedaLoss(edge_net)
+
+
+VARIANTS = {
+    "spss": lambda unet: (models.build_spss(unet), losses.ProportionLoss(), "proportions"),
+    "ce": lambda unet: (unet, losses.PixelCrossEntropy(), "masks"),
+    "semeda": lambda unet: (unet, _semeda_loss(), "masks"),
+    "sobel": lambda unet: (unet, losses.SobelEdgeLoss(), "masks"),
+}
 
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--variants", nargs="+", default=["spss", "ce"], choices=sorted(VARIANTS))
+    parser.add_argument("--policies", nargs="+", default=["float32", "mixed_bfloat16"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--base-filters", type=int, default=16)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
+    variants = list(dict.fromkeys(args.variants + ["ce"]))
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.batch, 224, 224, 3)).astype("float32")
-    masks = rng.integers(0, 6, (args.batch, 224, 224)).astype("int32")
-    proportions = np.stack([np.bincount(m.ravel(), minlength=6) / m.size for m in masks]).astype("float32")
-    medians = {}
-    for policy in ("float32", "mixed_bfloat16"):
-        runs = {"spss": (build(policy, args.base_filters, "spss"), proportions),
-                "benchmark": (build(policy, args.base_filters, "benchmark"), masks)}
+    masks = rng.integers(0, NUM_CLASSES, (args.batch, 224, 224)).astype("int32")
+    targets = {"masks": masks,
+               "proportions": np.stack([np.bincount(m.ravel(), minlength=NUM_CLASSES) / m.size for m in masks]).astype("float32")}
+    for policy in args.policies:
+        keras.mixed_precision.set_global_policy(policy)
+        runs = {}
+        for name in variants:
+            keras.utils.set_random_seed(0)
+            model, loss, target = VARIANTS[name](models.build_unet(NUM_CLASSES, base_filters=args.base_filters))
+            model.compile(keras.optimizers.Adam(1e-3), loss)
+            model.train_on_batch(images, targets[target])  # trace and warm up
+            runs[name] = (model, targets[target])
         times = {name: [] for name in runs}
-        for name, (model, target) in runs.items():
-            model.train_on_batch(images, target)  # trace and warm up
         for _ in range(args.steps):
             for name, (model, target) in runs.items():
                 start = time.perf_counter()
                 model.train_on_batch(images, target)
                 times[name].append(time.perf_counter() - start)
-        for name in runs:
-            medians[(policy, name)] = float(np.median(times[name]))
-        ratio = medians[(policy, "spss")] / medians[(policy, "benchmark")]
-        print(f"{policy:15s} SPSS {medians[(policy, 'spss')]:.3f} s/step   benchmark {medians[(policy, 'benchmark')]:.3f} s/step"
-              f"   SPSS/benchmark = {ratio:.3f}")
-    speedup = medians[("float32", "spss")] / medians[("mixed_bfloat16", "spss")]
-    print(f"mixed_bfloat16 speed-up for SPSS: {speedup:.2f}x (batch {args.batch}, 224², base filters {args.base_filters}, {args.steps} steps)")
+        medians = {name: float(np.median(t)) for name, t in times.items()}
+        for name in variants:
+            print(f"{policy:15s} {name:7s} {medians[name]:.3f} s/step   {name}/ce = {medians[name] / medians['ce']:.3f}")
+    print(f"(batch {args.batch}, 224², base filters {args.base_filters}, median of {args.steps} interleaved steps)")
 
 
 if __name__ == "__main__":
