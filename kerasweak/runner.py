@@ -376,9 +376,9 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     settings = []
     for value in sweep["values"]:
         setting, done = f"{parameter}_{value}", out / f"{parameter}_{value}" / "results.json"
-        if done.exists() and json.loads(done.read_text())["seeds"] == seeds:
+        results = json.loads(done.read_text()) if done.exists() else None
+        if results is not None and results["seeds"] == seeds:
             echo(f"{setting}: finished earlier, skipping")
-            results = json.loads(done.read_text())
         else:
             echo(f"{setting}: running")
             sub = _merge(base, {"name": f"{recipe['name']}/{setting}", "degrade": {parameter: value}})
@@ -390,17 +390,17 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
                  heading, paper=paper, title=f"{recipe['name']}: test mIoU ({seeds} seed{'s' if seeds > 1 else ''})")
     results = {"recipe": recipe["name"], "sweep": parameter, "seeds": seeds, "settings": settings, "config": config}
     write_json(out / "results.json", results)
-    write_text(out / "results.md", f"# {recipe['name']}\n\n{sweep_table(recipe, settings, paper, seeds)}")
+    write_text(out / "results.md", f"# {recipe['name']}\n\n{sweep_table(recipe, settings, paper, seeds, heading)}")
     return results
 
 
-def sweep_table(recipe, settings, paper, n_seeds):
+def sweep_table(recipe, settings, paper, n_seeds, heading):
     """Markdown in the format of the paper's Tables 3 and 4 (one row per setting), with F1 and accuracy added."""
     shown = _shown_classes(recipe, list(settings[0]["summary"]["f1"]))
     head = _score_columns(settings[0]["summary"], shown)[0]
     rows = [[s["value"]] + _score_columns(s["summary"], shown)[1] + [paper.get(str(s["value"]), ""), f"{s['proportion_change']:.3f}",
             f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
-    lines = _markdown([recipe["sweep"].get("heading", recipe["sweep"]["parameter"])] + head
+    lines = _markdown([heading] + head
                       + ["Paper mIoU", "Label change (L1)", "Seconds/seed"], rows)
     notes = [f"Recipe `{recipe['name']}`: {recipe['description']}; {n_seeds} seed{'s' if n_seeds > 1 else ''} per setting.",
              "Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions."]
