@@ -46,17 +46,41 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def sweep_figure(path, values, mious, xlabel, paper=None, title=""):
-    """Test mIoU (mean ± std over seeds, percent) against a sweep parameter, with the paper's values if given."""
+def sweep_figure(path, values, series, xlabel, ylabel, paper=None, title="", log_x=False, percent=True):
+    """Mean ± std over seeds of each named series against a sweep parameter, with the paper's values if given."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.errorbar(values, [100 * m["mean"] for m in mious], yerr=[100 * m["std"] for m in mious], marker="o", capsize=3, label="kerasweak")
+    scale = 100 if percent else 1
+    for label, stats in series.items():
+        ax.errorbar(values, [scale * m["mean"] for m in stats], yerr=[scale * m["std"] for m in stats], marker="o",
+                    capsize=3, label=label)
     quoted = [(v, float(paper[str(v)])) for v in values if str(v) in (paper or {})]
     if quoted:
         ax.plot(*zip(*quoted), "s--", color="grey", label="paper")
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [str(v) for v in values])
+    _finish_axes(ax, xlabel, ylabel, title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def curves_figure(path, logs, heading, title=""):
+    """Validation E and IoU per fine-tuning epoch, one line per setting (the object-size paper's Fig. 6)."""
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for value, log in logs.items():
+        epochs = np.arange(1, len(log["val_size_error"]) + 1)
+        axes[0].plot(epochs, log["val_size_error"], label=f"{heading} = {value}")
+        axes[1].plot(epochs, 100 * np.asarray(log["val_iou"]), label=f"{heading} = {value}")
+    _finish_axes(axes[0], "epoch", "E (pixels²)", "")
+    _finish_axes(axes[1], "epoch", "IoU (%)", "")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _finish_axes(ax, xlabel, ylabel, title):
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("mean IoU (%)")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    _save(fig, path)

@@ -14,9 +14,7 @@ Optional sections: [keypoints] (method spss_plus, see methods.py), [degrade]
 (one run per value of a [degrade] key, in OUT/<key>_<value>/, see run_sweep).
 """
 
-import csv
 import json
-import time
 import tomllib
 from dataclasses import replace
 from importlib import resources
@@ -25,18 +23,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import (clustered_proportions, find_dataset, make_dataset, noisy_proportions, read_dubai, read_epfl,
-                   read_proportions_dataset, split_indices)
+from .data import (clustered_proportions, find_dataset, noisy_proportions, read_dubai, read_epfl, read_hippocampus,
+                   read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
 from .data.degrade import DEGRADE_MODES
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
 from .models import segmenter_of
+from .training import csv_column, train_seed
 
-READERS = {"aerial-dubai": read_dubai, "epfl-em": read_epfl}
+READERS = {"aerial-dubai": read_dubai, "epfl-em": read_epfl, "hippocampus": read_hippocampus}
 PACKAGE_RECIPES = "kerasweak.recipes"
-DEGRADE_PARAMETERS = ("clusters", "noise")
-DEGRADE_KEYS = DEGRADE_PARAMETERS + ("mode", "seed")
+DEGRADE_KEYS = ("clusters", "noise", "mode", "seed")
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -72,58 +70,6 @@ def load_recipe(name_or_path):
     return recipe
 
 
-# ----------------------------------------------------------------------------- training
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds `epoch_seconds` to the logs (hence to the CSV log) of each epoch."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_seconds"] = time.perf_counter() - self.start
-
-
-def _csv_column(path, column):
-    if not Path(path).exists():
-        return []
-    with open(path, newline="") as handle:
-        return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
-
-
-def train_seed(recipe, train, val, seed, seed_dir, verbose="auto"):
-    """Train one seed; return (trained model, training wall seconds, epochs run)."""
-    keras.utils.set_random_seed(seed)
-    cfg = recipe["train"]
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
-    method = get_method(recipe["method"])
-    num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
-    model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
-    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(recipe),
-                  loss_weights=method.loss_weights(recipe))
-    batch = cfg["batch_size"]
-    train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed)
-    val_data = make_dataset(val.images, method.targets(val, recipe), batch)
-    log_path = seed_dir / "log.csv"
-    best_path = seed_dir / "best.weights.h5"
-    previous_best = min(_csv_column(log_path, "val_loss"), default=None)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(seed_dir / "backup")),
-        EpochTimer(),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True, initial_value_threshold=previous_best),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg["patience"]),
-        keras.callbacks.CSVLogger(str(log_path), append=True),
-        keras.callbacks.TensorBoard(str(seed_dir / "tensorboard"), write_graph=False, profile_batch=0),
-    ]
-    model.fit(train_data, validation_data=val_data, epochs=cfg["epochs"], callbacks=callbacks, verbose=verbose)
-    if best_path.exists():
-        model.load_weights(str(best_path))
-    seconds = sum(_csv_column(log_path, "epoch_seconds"))
-    return model, seconds, len(_csv_column(log_path, "epoch_seconds"))
-
-
 # ----------------------------------------------------------------------------- reporting
 
 def _summary(values):
@@ -150,11 +96,19 @@ def _shown_classes(recipe, class_names):
     return [c for c in class_names if c in quoted] if quoted else list(class_names)
 
 
+SIZE_COLUMNS = (("pretrain_image_iou", "IoU pre-trained"), ("image_iou", "IoU fine-tuned"),
+                ("pretrain_size_error", "E pre-trained"), ("size_error", "E fine-tuned"))
+
+
 def _score_columns(summary, shown):
-    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy."""
+    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy; object-size figures first if any."""
     extra = [k for k in summary if k.startswith("miou_")]
     head = ["Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
     cells = [_pm(summary["miou"])] + [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown] + [_pm(summary["accuracy"])]
+    sizes = [(key, heading) for key, heading in SIZE_COLUMNS if key in summary]
+    head = [heading for _, heading in sizes] + head
+    cells = [_pm(summary[key]) if "iou" in key else f"{summary[key]['mean']:.2f} ± {summary[key]['std']:.2f}"
+             for key, _ in sizes] + cells
     return head, cells
 
 
@@ -167,6 +121,9 @@ def _notes(recipe, summary):
              "Mean accuracy is overall pixel accuracy."]
     if any(k.startswith("miou_") for k in summary):
         notes.append("Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.")
+    if "image_iou" in summary:
+        notes.append("IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
+                     "difference, in pixels², between the object sizes of the masks and of the predictions.")
     return notes + ([recipe["notes"].strip()] if "notes" in recipe else [])
 
 
@@ -243,21 +200,26 @@ def degrade_proportions(recipe, proportions):
     return noisy_proportions(proportions, noise / 100, seed, mode) if "noise" in settings else proportions
 
 
-def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print):
+def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print,
+               sizes_csv=None):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
 
     A [degrade] section degrades the training and validation proportions (users
     would only have the degraded ones); the test patches are always scored against the masks.
+    `sizes_csv` replaces the object sizes derived from the masks with a user's
+    (see kerasweak.data.sizes); every image needs one.
     """
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
     if epochs is not None:
         recipe = _merge(recipe, {"train": {"epochs": epochs}})
     if "sweep" in recipe:
-        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo)
+        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     patches = load_patches(recipe, data, max_samples)
+    if sizes_csv is not None:
+        patches.sizes = sizes_for_sources(read_sizes_csv(sizes_csv), patches.sources, sizes_csv)
     dcfg = recipe["data"]
     train_idx, val_idx, test_idx = split_indices(len(patches), dcfg["test_fraction"], dcfg["val_fraction"], dcfg["split_seed"])
     fit_idx = np.concatenate([train_idx, val_idx])
@@ -267,9 +229,11 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     fit = replace(patches, proportions=proportions)
     train, val, test = fit.subset(train_idx), fit.subset(val_idx), patches.subset(test_idx)
     echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
-    config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches)}
+    config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches),
+              "sizes_csv": None if sizes_csv is None else str(sizes_csv)}
     _check_same_config(out / "config.json", config)
 
+    method = get_method(recipe["method"])
     seed_metrics = []
     for seed in range(seeds):
         seed_dir = out / f"seed_{seed}"
@@ -280,25 +244,29 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
             continue
         seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
-        model, seconds, epochs_run = train_seed(recipe, train, val, seed, seed_dir, verbose)
-        metrics = evaluate_and_save(model, test, seed_dir)
-        metrics.update(train_seconds=seconds, epochs=float(epochs_run), seed=seed)
+        model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
+                                                             lambda trained: evaluate_test(trained, test))
+        metrics = {**evaluate_test(model, test), **extra, "train_seconds": seconds, "seed": seed}
+        model.save(seed_dir / "model.keras")
         write_json(done, metrics)
         seed_metrics.append(metrics)
-        echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}, {seconds:.0f} s")
+        sizes = f", image IoU {100 * metrics['image_iou']:.1f}, E {metrics['size_error']:.2f}" if "image_iou" in metrics else ""
+        echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}, {seconds:.0f} s")
 
     return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
 
 
-def evaluate_and_save(model, test, seed_dir):
-    from .evaluation import evaluate_patches
+def evaluate_test(model, test):
+    """Test figures against the masks; with object sizes, also per-image IoU (eq. 23) and E (eq. 22)."""
+    from .evaluation import evaluate_patches, evaluate_sizes
 
     metrics = evaluate_patches(_predict_fn(model), test)
-    model.save(seed_dir / "model.keras")
+    if test.sizes is not None:
+        metrics.update(evaluate_sizes(_predict_fn(model), test))
     return metrics
 
 
-TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sweep")
+TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "sweep")
 
 
 def _fingerprint(config):
@@ -347,64 +315,126 @@ def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
 
 # ----------------------------------------------------------------------------- sweeps
 
+SWEEP_SECTIONS = ("degrade", "sizes", "keypoints", "model", "train")
+SWEEP_PLOTS = ("miou", "size_iou", "epoch_seconds", "finetune_curves")
+
+
 def _sweep_settings(recipe):
-    sweep = recipe["sweep"]
-    if sweep.get("parameter") not in DEGRADE_PARAMETERS:
-        raise KerasweakError(f"[sweep] parameter must be one of {', '.join(DEGRADE_PARAMETERS)}, got {sweep.get('parameter')!r}", recipe["name"])
+    """The [sweep] section checked: parameter "section.key", values, optional per-setting seeds and plots."""
+    sweep = {"plots": ["miou"], **recipe["sweep"]}
+    section, _, key = str(sweep.get("parameter", "")).partition(".")
+    if section not in SWEEP_SECTIONS or not key:
+        raise KerasweakError(f"[sweep] parameter must be 'section.key' with section one of {', '.join(SWEEP_SECTIONS)}, "
+                             f"got {sweep.get('parameter')!r}", recipe["name"])
     if not isinstance(sweep.get("values"), list) or not sweep["values"]:
         raise KerasweakError("[sweep] values must be a non-empty list", recipe["name"])
-    return sweep
+    if len(sweep.get("seeds", sweep["values"])) != len(sweep["values"]):
+        raise KerasweakError("[sweep] seeds must give one seed count per value", recipe["name"])
+    unknown = sorted(set(sweep["plots"]) - set(SWEEP_PLOTS))
+    if unknown:
+        raise KerasweakError(f"[sweep] plots: unknown {', '.join(unknown)}; known: {', '.join(SWEEP_PLOTS)}", recipe["name"])
+    return sweep, section, key
 
 
-def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print):
-    """One run_recipe per value of the [sweep] parameter (a [degrade] key), then a table and a plot.
+def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None):
+    """One run_recipe per value of the [sweep] parameter, then a table and plots.
 
-    Setting `parameter = value` runs in OUT/<parameter>_<value>/ with the usual
-    outputs; a setting whose results.json already holds `seeds` seeds is skipped.
-    OUT/results.md is the paper's Table 3/4 format with per-class F1 added,
-    OUT/sweep.png plots mIoU against the parameter, OUT/results.json has every summary.
+    `parameter = "section.key"` names the recipe setting swept, e.g. "degrade.noise"
+    (paper Table 3) or "sizes.pixel_annotated" (the object-size paper's Fig. 7).
+    Setting key = value runs in OUT/<key>_<value>/ with the usual outputs, with
+    max(`seeds`, [sweep] seeds[i]) seeds; a setting whose results.json already
+    holds that many is skipped. OUT/results.md is one row per setting (the paper's
+    Table 3/4 format, F1 and accuracy added); [sweep] plots name the figures
+    (the first is OUT/sweep.png, the others OUT/sweep_<plot>.png); OUT/results.json
+    has every summary.
     """
-    from .figures import sweep_figure
-
-    sweep = _sweep_settings(recipe)
-    parameter = sweep["parameter"]
+    sweep, section, key = _sweep_settings(recipe)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
-    config = {"recipe": recipe, "max_samples": max_samples}
+    config = {"recipe": recipe, "max_samples": max_samples, "sizes_csv": None if sizes_csv is None else str(sizes_csv)}
     _check_same_config(out / "config.json", config)
-    base = {key: value for key, value in recipe.items() if key != "sweep"}
+    base = {name: value for name, value in recipe.items() if name != "sweep"}
     settings = []
-    for value in sweep["values"]:
-        setting, done = f"{parameter}_{value}", out / f"{parameter}_{value}" / "results.json"
+    for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):
+        setting, n_seeds = f"{key}_{value}", max(seeds, minimum)
+        done = out / setting / "results.json"
         results = json.loads(done.read_text()) if done.exists() else None
-        if results is not None and results["seeds"] == seeds:
+        if results is not None and results["seeds"] == n_seeds:
             echo(f"{setting}: finished earlier, skipping")
         else:
-            echo(f"{setting}: running")
-            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", "degrade": {parameter: value}})
-            results = run_recipe(sub, data, done.parent, seeds=seeds, max_samples=max_samples, verbose=verbose, echo=echo)
-        settings.append({"value": value, "summary": results["summary"], "proportion_change": results["proportion_change"]})
+            echo(f"{setting}: running {n_seeds} seed{'s' if n_seeds > 1 else ''}")
+            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", section: {key: value}})
+            results = run_recipe(sub, data, done.parent, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
+                                 echo=echo, sizes_csv=sizes_csv)
+        settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
+                         "proportion_change": results["proportion_change"]})
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
-    heading = sweep.get("heading", parameter)
-    sweep_figure(out / "sweep.png", [s["value"] for s in settings], [s["summary"]["miou"] for s in settings],
-                 heading, paper=paper, title=f"{recipe['name']}: test mIoU ({seeds} seed{'s' if seeds > 1 else ''})")
-    results = {"recipe": recipe["name"], "sweep": parameter, "seeds": seeds, "settings": settings, "config": config}
+    heading = sweep.get("heading", key)
+    for index, plot in enumerate(sweep["plots"]):
+        _sweep_plot(plot, out / ("sweep.png" if index == 0 else f"sweep_{plot}.png"), recipe, settings, out, key, heading, paper)
+    results = {"recipe": recipe["name"], "sweep": sweep["parameter"], "settings": settings, "config": config}
     write_json(out / "results.json", results)
-    write_text(out / "results.md", f"# {recipe['name']}\n\n{sweep_table(recipe, settings, paper, seeds, heading)}")
+    tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
+    if "finetune_curves" in sweep["plots"]:
+        tables.append(curves_table(_finetune_logs(out, key, settings), heading))
+    write_text(out / "results.md", f"# {recipe['name']}\n\n" + "\n".join(tables))
     return results
 
 
-def sweep_table(recipe, settings, paper, n_seeds, heading):
-    """Markdown in the format of the paper's Tables 3 and 4 (one row per setting), with F1 and accuracy added."""
+def _finetune_logs(out, key, settings):
+    """{value: seed 0's fine-tuning log columns} of each setting of an object-size sweep."""
+    logs = {}
+    for s in settings:
+        log = out / f"{key}_{s['value']}" / "seed_0" / "finetune" / "log.csv"
+        logs[s["value"]] = {column: csv_column(log, column) for column in ("val_size_error", "val_iou", "epoch_seconds")}
+    return logs
+
+
+def _sweep_plot(plot, path, recipe, settings, out, key, heading, paper):
+    from .figures import curves_figure, sweep_figure
+
+    values = [s["value"] for s in settings]
+    n_seeds = "/".join(sorted({str(s["seeds"]) for s in settings}))
+    title = f"{recipe['name']} ({n_seeds} seeds per setting)"
+    if plot == "miou":
+        sweep_figure(path, values, {"kerasweak": [s["summary"]["miou"] for s in settings]}, heading, "test mean IoU (%)",
+                     paper=paper, title=title)
+    elif plot == "size_iou":
+        sweep_figure(path, values, {"after pre-training": [s["summary"]["pretrain_image_iou"] for s in settings],
+                                    "after size fine-tuning": [s["summary"]["image_iou"] for s in settings]},
+                     heading, "test IoU (%)", title=title, log_x=True)
+    elif plot == "epoch_seconds":
+        sweep_figure(path, values, {"size fine-tuning": [s["summary"]["finetune_epoch_seconds"] for s in settings]},
+                     heading, "seconds per epoch", title=title, percent=False)
+    else:
+        curves_figure(path, _finetune_logs(out, key, settings), heading, title=f"{recipe['name']}: validation, seed 0")
+
+
+def sweep_table(recipe, settings, paper, heading, show_label_change=False):
+    """Markdown, one row per setting, in the format of the paper's Tables 3 and 4 with F1 and accuracy added."""
     shown = _shown_classes(recipe, list(settings[0]["summary"]["f1"]))
-    head = _score_columns(settings[0]["summary"], shown)[0]
-    rows = [[s["value"]] + _score_columns(s["summary"], shown)[1] + [paper.get(str(s["value"]), ""), f"{s['proportion_change']:.3f}",
-            f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
-    lines = _markdown([heading] + head
-                      + ["Paper mIoU", "Label change (L1)", "Seconds/seed"], rows)
-    notes = [f"Recipe `{recipe['name']}`: {recipe['description']}; {n_seeds} seed{'s' if n_seeds > 1 else ''} per setting.",
-             "Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions."]
-    return "\n".join(lines + [""] + notes + _notes(recipe, settings[0]["summary"])) + "\n"
+    head = _score_columns(settings[0]["summary"], shown)[0] + (["Paper mIoU"] if paper else [])
+    head += (["Label change (L1)"] if show_label_change else []) + ["Seeds", "Seconds/seed"]
+    rows = [[s["value"]] + _score_columns(s["summary"], shown)[1] + ([paper.get(str(s["value"]), "")] if paper else [])
+            + ([f"{s['proportion_change']:.3f}"] if show_label_change else [])
+            + [s["seeds"], f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
+    notes = [f"Recipe `{recipe['name']}`: {recipe['description']}."]
+    if show_label_change:
+        notes.append("Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions.")
+    return "\n".join(_markdown([heading] + head, rows) + [""] + notes + _notes(recipe, settings[0]["summary"])) + "\n"
+
+
+def curves_table(logs, heading):
+    """Markdown: per fine-tuning epoch, validation E and IoU for each setting (the paper's Fig. 6 as numbers)."""
+    values = list(logs)
+    head = ["Epoch"] + [f"E ({heading} = {v})" for v in values] + [f"IoU % ({heading} = {v})" for v in values]
+    longest = max(len(log["val_size_error"]) for log in logs.values())
+    cell = lambda column, v, e, scale, digits: (f"{scale * logs[v][column][e]:.{digits}f}" if e < len(logs[v][column]) else "")
+    rows = [[e + 1] + [cell("val_size_error", v, e, 1, 3) for v in values] + [cell("val_iou", v, e, 100, 1) for v in values]
+            for e in range(longest)]
+    seconds = [f"{heading} = {v}: {np.mean(logs[v]['epoch_seconds']):.1f} s" for v in values if logs[v]["epoch_seconds"]]
+    return "\n".join(["## Validation per fine-tuning epoch (seed 0)", ""] + _markdown(head, rows)
+                     + ["", "Mean epoch duration: " + "; ".join(seconds) + "."]) + "\n"
 
 
 def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, channels=3, seed=0, verbose="auto", echo=print):
@@ -427,10 +457,10 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
     echo(f"{csv_path}: {len(patches)} images -> train {len(train_idx)}, val {len(val_idx)}")
     seed_dir = out / f"seed_{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)
-    model, seconds, epochs_run = train_seed(recipe, patches.subset(train_idx), patches.subset(val_idx), seed, seed_dir, verbose)
+    model, seconds, extra = train_seed(recipe, patches.subset(train_idx), patches.subset(val_idx), seed, seed_dir, verbose)
     export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
     results = {"recipe": recipe["name"], "proportions_csv": str(csv_path), "images": len(patches),
-               "best_val_loss": min(_csv_column(seed_dir / "log.csv", "val_loss")),
-               "train_seconds": seconds, "epochs": epochs_run, "config": recipe}
+               "best_val_loss": min(csv_column(seed_dir / "log.csv", "val_loss")),
+               "train_seconds": seconds, "epochs": int(extra["epochs"]), "config": recipe}
     write_json(out / "results.json", results)
     return results

@@ -93,3 +93,28 @@ def shared_data():
     if not (SHARED_DATA / "aerial-dubai").exists():
         pytest.skip("needs ../shared/data beside the checkout")
     return SHARED_DATA
+
+
+def write_fake_hippocampus(root, volumes=3, depth=6, seed=0):
+    """MSD Task04 layout: `volumes` NIfTI volumes of 36×52×depth, one random block of labels 1/2 per slice."""
+    import nibabel
+
+    rng = np.random.default_rng(seed)
+    for v in range(volumes):
+        labels = np.zeros((36, 52, depth), np.uint8)
+        for z in range(depth):
+            x, y = rng.integers(4, 14), rng.integers(4, 20)
+            w, h = rng.integers(3, 12), rng.integers(3, 16)
+            labels[x:x + w, y:y + h, z] = rng.integers(1, 3)
+        image = (labels * 100 + rng.normal(0, 20, labels.shape)).astype(np.float32)
+        for folder, array in (("imagesTr", image), ("labelsTr", labels)):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            nibabel.save(nibabel.Nifti1Image(array, np.eye(4)), root / folder / f"hippocampus_{v:03d}.nii.gz")
+    return root
+
+
+@pytest.fixture
+def fake_hippocampus(tmp_path):
+    """A --data folder holding a tiny hippocampus dataset (18 slices)."""
+    write_fake_hippocampus(tmp_path / "data" / "hippocampus")
+    return tmp_path / "data"

@@ -28,7 +28,8 @@ def _fake_volume(root, name="hippocampus_001.nii.gz", labels=None):
 
 def test_reads_48x32_slices_with_merged_labels_and_sizes(tmp_path):
     root = _fake_volume(tmp_path / "Task04_Hippocampus")
-    patches, sizes = read_hippocampus(root)
+    patches = read_hippocampus(root)
+    sizes = patches.sizes
     assert patches.images.shape == (2, 48, 32, 1) and patches.images.dtype == np.uint8
     assert patches.class_names == HIPPOCAMPUS_CLASSES
     assert patches.sources == ["imagesTr/hippocampus_001.nii.gz[z=1]", "imagesTr/hippocampus_001.nii.gz[z=3]"]
@@ -45,7 +46,8 @@ def test_small_slices_are_padded_with_background(tmp_path):
     labels = np.ones((30, 40, 1), np.uint8)
     _write(tmp_path / "imagesTr" / "v.nii.gz", np.full((30, 40, 1), 7.0, np.float32))
     _write(tmp_path / "labelsTr" / "v.nii.gz", labels)
-    patches, sizes = read_hippocampus(tmp_path)
+    patches = read_hippocampus(tmp_path)
+    sizes = patches.sizes
     assert patches.masks[0].sum() == 30 * 40 and patches.masks[0][4:44, 1:31].all()  # pad 4 rows and 1 column each side
     assert (patches.images == 0).all()  # a constant volume rescales to 0
     assert sizes[0] == 30
@@ -88,7 +90,8 @@ def test_real_hippocampus_gives_6103_slices(shared_data):
     NOTES.md's "about 6032" measures 1% of the uncropped slice (about 35×50 pixels),
     a stricter threshold; only 14 foreground voxels of the whole set are cropped away.
     """
-    patches, sizes = read_hippocampus(find_dataset("hippocampus", shared_data))
+    patches = read_hippocampus(find_dataset("hippocampus", shared_data))
+    sizes = patches.sizes
     assert len(patches) == 6103 and patches.images.shape[1:] == (48, 32, 1)
     assert len({source.split("[")[0] for source in patches.sources}) == 260
     assert sizes.min() >= 2 and (patches.proportions[:, 0] >= 0.01).all()

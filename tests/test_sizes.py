@@ -58,7 +58,7 @@ def test_mixed_batch_weights_choose_the_loss_per_image():
     other_size = _logit_gradient(logits, _targets(masks, [8.0, 6.0], [1, 0], [0, 1]))
     np.testing.assert_array_equal(mixed, other_mask)  # image 1 has mask_weight 0: its mask is unused
     np.testing.assert_array_equal(mixed, other_size)  # image 0 has size_weight 0: its size is unused
-    bce = (1 / (1 + np.exp(-logits[0, ..., 0])) - masks[0]) / (64 * 2)  # BCE mean over pixels, then over the batch
+    bce = (1 / (1 + np.exp(-logits[0, ..., 0])) - masks[0]) / 2  # BCE summed over pixels (eq. 6), mean over the batch
     np.testing.assert_allclose(mixed[0], bce, rtol=1e-5, atol=1e-7)
     assert np.abs(mixed[1]).max() > 0
 

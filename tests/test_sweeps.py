@@ -36,7 +36,7 @@ def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resu
     assert json.loads((out / "noise_10" / "config.json").read_text())["recipe"]["degrade"] == {"mode": "softmax", "seed": 0, "noise": 10}
     table = (out / "results.md").read_text().splitlines()
     assert table[2].startswith("| Noise σ (%) | Mean IoU | mIoU (5 classes) | F1 Building |")
-    assert table[2].endswith("| Mean accuracy | Paper mIoU | Label change (L1) | Seconds/seed |")
+    assert table[2].endswith("| Mean accuracy | Paper mIoU | Label change (L1) | Seeds | Seconds/seed |")
     assert table[4].startswith("| 0 |") and "| 45 |" in table[4] and table[5].startswith("| 10 |") and "| 41 |" in table[5]
     assert (out / "sweep.png").stat().st_size > 0
     summary = json.loads((out / "results.json").read_text())
@@ -90,5 +90,5 @@ def test_bad_degrade_settings_are_one_line_errors(degrade, message):
 
 def test_a_sweep_over_an_unknown_parameter_is_refused(tmp_path):
     recipe = {**load_recipe("dubai-spss-noise"), "sweep": {"parameter": "sigma", "values": [1]}}
-    with pytest.raises(KerasweakError, match="parameter must be one of clusters, noise, got 'sigma'"):
+    with pytest.raises(KerasweakError, match="parameter must be 'section.key' with section one of degrade, .*, got 'sigma'"):
         run_recipe(recipe, out=tmp_path)

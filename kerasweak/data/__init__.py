@@ -1,14 +1,15 @@
-"""Data readers, patching, proportions, keypoints, degraded proportions, splits and the tf.data pipeline."""
+"""Data readers, patching, proportions, sizes, keypoints, degraded proportions, splits and the tf.data pipeline."""
 
 from .dataset import IGNORE_LABEL, PatchSet, split_indices
 from .degrade import clustered_proportions, noisy_proportions
 from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
 from .epfl import EPFL_CLASSES, EPFL_PALETTE, read_epfl, read_epfl_png, read_epfl_tiff
-from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, mask_sizes, read_hippocampus, split_hippocampus
+from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, read_hippocampus, split_hippocampus
 from .images import read_image, read_mask
 from .keypoints import read_keypoints_file, sample_keypoints
 from .locate import find_dataset
 from .pipeline import make_dataset
+from .sizes import mask_sizes, read_sizes_csv, sizes_for_sources
 from .proportions import proportions_from_masks, read_proportions_csv, read_proportions_dataset
 from .synthetic import synthetic_patches
 
@@ -18,5 +19,5 @@ __all__ = [
     "read_epfl_png", "read_epfl_tiff", "HIPPOCAMPUS_CLASSES", "HIPPOCAMPUS_PALETTE", "mask_sizes", "read_hippocampus",
     "split_hippocampus", "read_image", "read_mask", "read_keypoints_file", "sample_keypoints",
     "find_dataset", "make_dataset", "proportions_from_masks", "read_proportions_csv", "read_proportions_dataset",
-    "synthetic_patches",
+    "synthetic_patches", "read_sizes_csv", "sizes_for_sources",
 ]

@@ -18,6 +18,7 @@ class PatchSet:
         data with one sigmoid output, (N, 1) foreground fractions.
     sources: the file each patch was cut from.
     class_names, palette: class names and their RGB colours (C, 3).
+    sizes: (N,) float32 object sizes (2 · max Chebyshev distance) for size supervision; None if not given.
     """
 
     images: np.ndarray
@@ -27,6 +28,7 @@ class PatchSet:
     class_names: list
     palette: np.ndarray
     origins: list = field(default_factory=list)
+    sizes: np.ndarray | None = None
 
     def __len__(self):
         return len(self.images)
@@ -45,6 +47,7 @@ class PatchSet:
             class_names=self.class_names,
             palette=self.palette,
             origins=[self.origins[i] for i in index] if self.origins else [],
+            sizes=None if self.sizes is None else self.sizes[index],
         )
 
 

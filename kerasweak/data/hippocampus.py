@@ -22,13 +22,13 @@ import numpy as np
 from ..errors import KerasweakError
 from .dataset import PatchSet, split_indices
 from .proportions import proportions_from_masks
+from .sizes import mask_sizes
 
 HIPPOCAMPUS_CLASSES = ["Background", "Hippocampus"]
 HIPPOCAMPUS_PALETTE = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)
 SLICE_SHAPE = (48, 32)
 MIN_FOREGROUND = 0.01
 LABEL_VALUES = (0, 1, 2)
-SIZE_CHUNK = 512  # masks per object_size call, bounding the level sets held in memory
 
 
 def _load(path):
@@ -76,22 +76,17 @@ def _slices(image_path, label_path):
     return images[keep], masks[keep], keep
 
 
-def mask_sizes(masks):
-    """(N,) float32 object sizes (2 · max Chebyshev distance) of (N, H, W) masks."""
-    from ..ops import object_size
-
-    return np.concatenate([object_size(masks[i:i + SIZE_CHUNK]).numpy() for i in range(0, len(masks), SIZE_CHUNK)]
-                          or [np.zeros(0)]).astype(np.float32)
-
-
-def read_hippocampus(root, max_samples=None):
-    """(PatchSet, sizes) from the labelled volumes under root (imagesTr/, labelsTr/).
+def read_hippocampus(root, patch_size=SLICE_SHAPE, max_samples=None):
+    """A PatchSet of the labelled volumes under root (imagesTr/, labelsTr/), with sizes.
 
     Images are (N, 48, 32, 1) uint8, masks (N, 48, 32) in {0, 1}, proportions the
     (N, 1) hippocampus fraction (one sigmoid output), sources "imagesTr/X.nii.gz[z=K]",
-    sizes (N,) float32. Volumes are read in file-name order.
+    sizes (N,) float32 from the masks. Volumes are read in file-name order. The
+    slice shape is fixed; `patch_size` is accepted (from a recipe) and must be 48×32.
     """
     root = Path(root)
+    if tuple(np.atleast_1d(patch_size)) != SLICE_SHAPE:
+        raise KerasweakError(f"hippocampus slices are {SLICE_SHAPE[0]}×{SLICE_SHAPE[1]}, the recipe asks for {patch_size}", root)
     image_paths = sorted((root / "imagesTr").glob("*.nii.gz"))
     if not image_paths:
         raise KerasweakError("empty folder: no .nii.gz volumes", root / "imagesTr")
@@ -106,7 +101,8 @@ def read_hippocampus(root, max_samples=None):
                        sources, list(HIPPOCAMPUS_CLASSES), HIPPOCAMPUS_PALETTE)
     if max_samples:
         patches = patches.subset(np.arange(min(max_samples, len(patches))))
-    return patches, mask_sizes(patches.masks)
+    patches.sizes = mask_sizes(patches.masks)
+    return patches
 
 
 def split_hippocampus(n, seed=0):

@@ -5,9 +5,10 @@ size-annotated images:
 
     (images, {"mask": (B, H, W) 0/1, "size": (B,), "mask_weight": (B,), "size_weight": (B,)})
 
-Each image's loss is mask_weight · BCE-with-logits (eq. 6, averaged over its
-pixels) plus size_weight · the expected squared size error E_Y[l(s, g(Y))]
-(eq. 10), whose gradient is sampled (eq. 21). An image with only a size gets
+Each image's loss is mask_weight · BCE-with-logits (eq. 6, summed over its
+pixels as the paper writes it) plus size_weight · the expected squared size error
+E_Y[l(s, g(Y))] (eq. 10), whose gradient is sampled (eq. 21). Both are per-image
+sums over pixels, so neither term is scaled down by the image size. An image with only a size gets
 mask_weight 0 and any mask (zeros); one with only a mask gets size_weight 0.
 Weights may be any non-negative numbers, so they also balance the two terms.
 """
@@ -48,14 +49,14 @@ def _unpack(targets):
 
 
 def size_supervised_objective(logits, targets, num_samples, seed=None):
-    """Scalar to differentiate: batch mean of mask_weight · BCE + size_weight · Σ_i ĝ_i σ(a_i).
+    """Scalar to differentiate: batch mean of mask_weight · Σ_i BCE_i (eq. 6) + size_weight · Σ_i ĝ_i σ(a_i).
 
     ĝ = sampled_size_gradient is held constant, so the gradient with respect to
     the logits a_i is size_weight · ĝ_i σ'(a_i): eq. 21 chained through σ.
     """
     logits = tf.cast(logits, tf.float32)[..., 0]
     mask, size, mask_weight, size_weight = _unpack(targets)
-    bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits), axis=[1, 2])
+    bce = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits), axis=[1, 2])
     gradient = tf.stop_gradient(sampled_size_gradient(logits, size, num_samples, seed))
     surrogate = tf.reduce_sum(gradient * tf.sigmoid(logits), axis=[1, 2])
     return tf.reduce_mean(mask_weight * bce + size_weight * surrogate)
@@ -69,8 +70,8 @@ class SizeSupervisedSegmenter(keras.Model):
     the other models. Training reads the logits of the backbone's "class_logits"
     layer (as `build_unet` names it) rather than inverting the float32 sigmoid,
     which saturates. `num_samples` is n, the samples averaged per step (paper: 1).
-    Training and validation report, weighted per image: `loss` (mask_weight · BCE +
-    size_weight · E of the thresholded prediction), `mask_loss` (BCE), `size_error`
+    Training and validation report, weighted per image: `loss` (mask_weight · mean BCE +
+    size_weight · E of the thresholded prediction), `mask_loss` (BCE per pixel), `size_error`
     (E = (s - g(ŷ))², eq. 22, weighted by size_weight) and `iou` (eq. 23, weighted
     by mask_weight). EarlyStopping can monitor "val_size_error" as the paper does;
     give it mode="min", since Keras infers directions only for compiled metrics.

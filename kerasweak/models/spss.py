@@ -31,6 +31,8 @@ def build_spss_plus(backbone, name="spss_plus"):
 
 def segmenter_of(model):
     """The images -> class-maps model inside a method model (the model itself if it is one)."""
+    if isinstance(getattr(model, "backbone", None), keras.Model):  # SizeSupervisedSegmenter
+        return model.backbone
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             return layer

@@ -1,0 +1,134 @@
+"""Training one seed of a recipe: the shared `fit` protocol, and the two-stage object-size protocol.
+
+Every stage is a plain `model.fit` with the same callbacks: resume from the last
+completed epoch (BackupAndRestore), keep the best weights by the monitored
+validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard).
+"""
+
+import csv
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import make_dataset
+from .io import write_json
+from .methods import get_method, size_settings, size_targets
+from .models import SizeSupervisedSegmenter, build_unet
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to the logs (hence to the CSV log) of each epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
+def csv_column(path, column):
+    """The float values of one column of a CSV log; [] if the file does not exist yet."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
+
+
+def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor="val_loss", mode="min", verbose="auto"):
+    """`model.fit` with the protocol callbacks; restores the best weights. Returns (train seconds, epochs run).
+
+    A finished stage (stage_dir/done.json) is not trained again: its best weights are loaded.
+    """
+    stage_dir = Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    log_path, best_path, done_path = stage_dir / "log.csv", stage_dir / "best.weights.h5", stage_dir / "done.json"
+    if not done_path.exists():
+        history = csv_column(log_path, monitor)
+        previous_best = (min if mode == "min" else max)(history, default=None)
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
+            EpochTimer(),
+            keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
+                                            save_weights_only=True, initial_value_threshold=previous_best),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
+            keras.callbacks.CSVLogger(str(log_path), append=True),
+            keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
+        ]
+        model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+        write_json(done_path, {"monitor": monitor, "epochs": len(csv_column(log_path, "epoch_seconds"))})
+    if best_path.exists():
+        model.load_weights(str(best_path))
+    seconds = csv_column(log_path, "epoch_seconds")
+    return sum(seconds), len(seconds)
+
+
+def _set_precision(cfg):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
+
+
+def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+    """Train one seed of a single-stage recipe; return (trained model, training wall seconds, {"epochs": run})."""
+    keras.utils.set_random_seed(seed)
+    cfg = recipe["train"]
+    _set_precision(cfg)
+    method = get_method(recipe["method"])
+    num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
+    model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(recipe),
+                  loss_weights=method.loss_weights(recipe))
+    batch = cfg["batch_size"]
+    train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed)
+    val_data = make_dataset(val.images, method.targets(val, recipe), batch)
+    seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose)
+    return model, seconds, {"epochs": float(epochs_run)}
+
+
+def random_flips(image, mask):
+    """Flip image and mask together, horizontally and vertically, each with probability 1/2 (the paper's augmentation)."""
+    coins = tf.random.uniform([2]) < 0.5
+    for axis, coin in ((1, coins[0]), (0, coins[1])):
+        image, mask = tf.cond(coin, lambda: (tf.reverse(image, [axis]), tf.reverse(mask, [axis])), lambda: (image, mask))
+    return image, mask
+
+
+def train_size_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+    """Object-size protocol (Baručić and Kybic, section 4.2) for one seed.
+
+    1. Pre-train the U-Net with BCE on m = `pixel_annotated` training images
+       (D_f, drawn with this seed), with random flips, until val_loss stops improving.
+    2. Fine-tune a SizeSupervisedSegmenter on all training images (D_f keeps its
+       masks, the rest D_w only their sizes), until val_size_error stops improving.
+    Returns (model, seconds, extra metrics): `evaluate(model)`'s test figures after
+    pre-training, prefixed "pretrain_", and each stage's epochs and time.
+    """
+    keras.utils.set_random_seed(seed)
+    cfg, sizes = recipe["train"], size_settings(recipe)
+    _set_precision(cfg)
+    seed_dir = Path(seed_dir)
+    labelled = np.sort(np.random.default_rng(seed).permutation(len(train))[:min(sizes["pixel_annotated"], len(train))])
+    backbone = build_unet(1, base_filters=recipe.get("model", {}).get("base_filters", 16), channels=train.images.shape[-1])
+    backbone.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=keras.losses.BinaryCrossentropy())
+    pre = train.subset(labelled)
+    pre_data = tf.data.Dataset.from_tensor_slices((pre.images.astype("float32"), pre.masks[..., None].astype("float32")))
+    pre_data = pre_data.cache().shuffle(len(pre), seed=seed)
+    if sizes["augment"]:
+        pre_data = pre_data.map(random_flips, num_parallel_calls=tf.data.AUTOTUNE)
+    pre_data = pre_data.batch(cfg["batch_size"]).prefetch(tf.data.AUTOTUNE)
+    val_masks = make_dataset(val.images, val.masks[..., None].astype("float32"), cfg["batch_size"])
+    pre_seconds, pre_epochs = fit_stage(backbone, pre_data, val_masks, seed_dir / "pretrain", cfg["epochs"],
+                                        cfg["patience"], verbose=verbose)
+    metrics = {f"pretrain_{key}": value for key, value in (evaluate(backbone) if evaluate else {}).items()}
+
+    model = SizeSupervisedSegmenter(backbone, num_samples=sizes["num_samples"], seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(sizes["finetune_learning_rate"]))
+    fine_data = make_dataset(train.images, size_targets(train, labelled), cfg["batch_size"], shuffle=True, seed=seed)
+    val_data = make_dataset(val.images, size_targets(val, np.arange(len(val)), labelled_size_weight=1.0), cfg["batch_size"])
+    fine_seconds, fine_epochs = fit_stage(model, fine_data, val_data, seed_dir / "finetune", sizes["finetune_epochs"],
+                                          sizes["finetune_patience"], monitor="val_size_error", verbose=verbose)
+    metrics.update(epochs=float(pre_epochs + fine_epochs), pretrain_seconds=pre_seconds, pretrain_epochs=float(pre_epochs),
+                   finetune_epochs=float(fine_epochs), finetune_epoch_seconds=fine_seconds / max(fine_epochs, 1), pixel_annotated=float(len(labelled)))
+    return model, pre_seconds + fine_seconds, metrics
