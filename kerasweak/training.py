@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from .data import make_dataset
+from .data.augment import AUGMENTATIONS
+from .errors import KerasweakError
 from .io import write_json
 from .methods import get_method, size_settings, size_targets
 from .models import SizeSupervisedSegmenter, build_unet
@@ -70,6 +72,21 @@ def _set_precision(cfg):
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
 
 
+def proportion_augmentation(recipe):
+    """([train] augment, [train] mosaic) checked: both keep the labels exact only for proportion targets (method spss)."""
+    cfg = recipe["train"]
+    augment, mosaic = list(cfg.get("augment", [])), cfg.get("mosaic", 1)
+    unknown = sorted(set(augment) - set(AUGMENTATIONS))
+    if unknown:
+        raise KerasweakError(f"[train] augment: unknown {', '.join(unknown)}; known: {', '.join(AUGMENTATIONS)}", recipe["name"])
+    if not (isinstance(mosaic, int) and mosaic >= 1):
+        raise KerasweakError(f"[train] mosaic must be an integer >= 1, got {mosaic!r}", recipe["name"])
+    if (augment or mosaic > 1) and recipe["method"] != "spss":
+        raise KerasweakError(f"[train] augment and mosaic keep proportion labels exact, so they need method spss, "
+                             f"not {recipe['method']}", recipe["name"])
+    return augment, mosaic
+
+
 def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
     """Train one seed of a single-stage recipe; return (trained model, training wall seconds, {"epochs": run})."""
     keras.utils.set_random_seed(seed)
@@ -81,7 +98,9 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(recipe),
                   loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]
-    train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed)
+    augment, mosaic = proportion_augmentation(recipe)
+    train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed,
+                              augment=augment, mosaic=mosaic)
     val_data = make_dataset(val.images, method.targets(val, recipe), batch)
     seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose)
     return model, seconds, {"epochs": float(epochs_run)}
