@@ -4,17 +4,22 @@ A method says how to build the training model around the shared U-Net, which
 labels of a PatchSet it trains on, and which loss (and loss weights) it uses,
 each read from the recipe. The object-size method trains in two stages
 (`kerasweak.training.train_size_seed`); its recipe settings and targets are here.
+The SEMEDA method first trains (or loads) its frozen edge network g_φ, cached in
+the run's OUT folder, then trains like "pixel" with SemedaLoss.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+import keras
 import numpy as np
 
 from . import losses
 from .data import sample_keypoints
 from .errors import KerasweakError
-from .models import build_spss, build_spss_plus, build_unet
+from .layers import SemedaNet
+from .models import build_spss, build_spss_plus, build_unet, load_or_train_semeda
 
 
 @dataclass(frozen=True)
@@ -41,15 +46,21 @@ def _proportion_loss(recipe):
     return losses.ProportionLoss(form=recipe["train"].get("loss", "mse"))
 
 
+def section_settings(recipe, section, defaults):
+    """The recipe's [section] with `defaults` filled in; a key not in `defaults` is a one-line error."""
+    settings = {**defaults, **recipe.get(section, {})}
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        raise KerasweakError(f"[{section}] has unknown keys {', '.join(unknown)}; known: {', '.join(defaults)}", recipe["name"])
+    return settings
+
+
 KEYPOINT_DEFAULTS = {"k": 3, "radius": 0, "classes": None, "fraction_of_images": 1.0, "alpha": 0.5, "seed": 0}
 
 
 def keypoint_settings(recipe):
     """The recipe's [keypoints] section with defaults; unknown keys and α outside [0, 1] are errors."""
-    settings = {**KEYPOINT_DEFAULTS, **recipe.get("keypoints", {})}
-    unknown = sorted(set(settings) - set(KEYPOINT_DEFAULTS))
-    if unknown:
-        raise KerasweakError(f"[keypoints] has unknown keys {', '.join(unknown)}; known: {', '.join(KEYPOINT_DEFAULTS)}", recipe["name"])
+    settings = section_settings(recipe, "keypoints", KEYPOINT_DEFAULTS)
     if not 0 <= settings["alpha"] <= 1:
         raise KerasweakError(f"[keypoints] alpha must be between 0 and 1, got {settings['alpha']}", recipe["name"])
     return settings
@@ -75,10 +86,7 @@ SIZE_DEFAULTS = {"pixel_annotated": 85, "num_samples": 1, "augment": True, "fine
 
 def size_settings(recipe):
     """The recipe's [sizes] section with defaults (m = 85 masks, n = 1 sample, as in the paper's section 4.1)."""
-    settings = {**SIZE_DEFAULTS, **recipe.get("sizes", {})}
-    unknown = sorted(set(settings) - set(SIZE_DEFAULTS))
-    if unknown:
-        raise KerasweakError(f"[sizes] has unknown keys {', '.join(unknown)}; known: {', '.join(SIZE_DEFAULTS)}", recipe["name"])
+    settings = section_settings(recipe, "sizes", SIZE_DEFAULTS)
     for key in ("pixel_annotated", "num_samples", "finetune_epochs"):
         if not (isinstance(settings[key], int) and settings[key] >= 1):
             raise KerasweakError(f"[sizes] {key} must be an integer >= 1, got {settings[key]!r}", recipe["name"])
@@ -96,6 +104,62 @@ def size_targets(patches, labelled, labelled_size_weight=0.0):
     masks = np.where(has_mask[:, None, None] > 0, patches.masks, 0).astype(np.float32)
     return {"mask": masks, "size": patches.sizes.astype(np.float32), "mask_weight": has_mask,
             "size_weight": np.where(has_mask > 0, labelled_size_weight, 1.0).astype(np.float32)}
+
+
+SEMEDA_DEFAULTS = {"lambdas": list(losses.SEMEDA_LAMBDAS), "edge_epochs": 10, "edge_batch_size": 16,
+                   "edge_learning_rate": 5e-4, "edge_seed": 0}
+SOBEL_DEFAULTS = {"weight": losses.SOBEL_LAMBDA}
+
+
+def _non_negative(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def semeda_settings(recipe):
+    """The recipe's [semeda] section: λ_1..λ_3 of eq. 6 (default 4, 2, 0) and how g_φ is trained (paper: Adam 5e-4)."""
+    settings = section_settings(recipe, "semeda", SEMEDA_DEFAULTS)
+    lambdas = settings["lambdas"]
+    if not (isinstance(lambdas, list) and len(lambdas) == len(SemedaNet.WIDTHS) and all(map(_non_negative, lambdas))):
+        raise KerasweakError(f"[semeda] lambdas must be {len(SemedaNet.WIDTHS)} numbers >= 0, one per SemedaNet layer, "
+                             f"got {lambdas!r}", recipe["name"])
+    for key in ("edge_epochs", "edge_batch_size"):
+        if not (isinstance(settings[key], int) and settings[key] >= 1):
+            raise KerasweakError(f"[semeda] {key} must be an integer >= 1, got {settings[key]!r}", recipe["name"])
+    return settings
+
+
+def sobel_settings(recipe):
+    """The recipe's [sobel] section: `weight`, the λ of the Sobel baseline (default 4, Table 1's best)."""
+    settings = section_settings(recipe, "sobel", SOBEL_DEFAULTS)
+    if not _non_negative(settings["weight"]):
+        raise KerasweakError(f"[sobel] weight must be a number >= 0, got {settings['weight']!r}", recipe["name"])
+    return settings
+
+
+def _mask_targets(patches, recipe):
+    return patches.masks.astype(np.int32)
+
+
+def semeda_edge_net(recipe, train, cache_dir):
+    """The frozen g_φ of a run: CACHE_DIR/semeda-DATASET-<C>classes.keras, trained on `train`'s masks if absent.
+
+    The "semeda" method passes the run's OUT folder (the seed folder's parent), so every seed shares one g_φ
+    trained with the run's [semeda] settings (part of OUT's config). A one-sigmoid
+    segmenter gets a two-class g_φ (SemedaLoss feeds it [1 - p, p]).
+    """
+    s = semeda_settings(recipe)
+    keras.utils.set_random_seed(s["edge_seed"])
+    return load_or_train_semeda(cache_dir, recipe["dataset"], max(2, train.proportions.shape[1]), train.masks,
+                                epochs=s["edge_epochs"], batch_size=s["edge_batch_size"],
+                                learning_rate=s["edge_learning_rate"], seed=s["edge_seed"])
+
+
+def _train_semeda(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+    """train_seed, with the run's g_φ handed to the "semeda" loss as recipe["edge_net"]."""
+    from .training import train_seed
+
+    edge_net = semeda_edge_net(recipe, train, Path(seed_dir).parent)
+    return train_seed({**recipe, "edge_net": edge_net}, train, val, seed, seed_dir, verbose, evaluate)
 
 
 def _train_sizes(*args, **kwargs):
@@ -122,8 +186,21 @@ METHODS = {
     "pixel": Method(
         name="pixel",
         build=_unet,
-        targets=lambda patches, recipe: patches.masks.astype(np.int32),
+        targets=_mask_targets,
         loss=lambda recipe: losses.PixelCrossEntropy(),
+    ),
+    "semeda": Method(
+        name="semeda",
+        build=_unet,
+        targets=_mask_targets,
+        loss=lambda recipe: losses.SemedaLoss(recipe["edge_net"], lambdas=semeda_settings(recipe)["lambdas"]),
+        train=_train_semeda,
+    ),
+    "sobel": Method(
+        name="sobel",
+        build=_unet,
+        targets=_mask_targets,
+        loss=lambda recipe: losses.SobelEdgeLoss(sobel_settings(recipe)["weight"]),
     ),
     "sizes": Method(name="sizes", train=_train_sizes),
 }
