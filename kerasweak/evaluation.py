@@ -4,9 +4,11 @@ import numpy as np
 
 from .data.pipeline import predict_batches
 from .data.sizes import mask_sizes
-from .metrics import confusion_matrix, labels_from_probabilities, scores_from_confusion
+from .metrics import (class_e_measures, confusion_matrix, e_measure_scores, labels_from_probabilities, present_class_miou,
+                      scores_from_confusion, trimap_confusions)
 
 UNLABELED = "Unlabeled"
+TRIMAP_REGIONS = ("boundary", "non_boundary")
 
 
 def predict_probabilities(predict_fn, images, batch_size=16):
@@ -14,16 +16,35 @@ def predict_probabilities(predict_fn, images, batch_size=16):
     return np.concatenate([np.asarray(predict_fn(batch), dtype=np.float32) for batch in predict_batches(images, batch_size)])
 
 
-def evaluate_patches(predict_fn, patches, batch_size=16):
-    """mIoU (all classes, and without Unlabeled), per-class IoU/F1 and pixel accuracy."""
+def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=()):
+    """mIoU (all classes, and without Unlabeled), per-class IoU/F1, pixel accuracy; optionally E-measure and trimap mIoU.
+
+    e_measure adds "e_measure" (mean over classes) and "e_measure_per_class"
+    (kerasweak.metrics.class_e_measures, mean over images); trimap_widths adds
+    "trimap_miou" = {"boundary" | "non_boundary": {"w": mIoU}} from confusion
+    matrices pooled over all patches (widths as strings, as JSON keeps them).
+    """
     num_classes = patches.num_classes
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    trimaps = {width: dict.fromkeys(TRIMAP_REGIONS, 0) for width in trimap_widths}
+    e_rows = []
     for start in range(0, len(patches), batch_size):
         batch = patches.images[start:start + batch_size]
-        probabilities = np.asarray(predict_fn(batch.astype(np.float32)))
-        matrix += confusion_matrix(patches.masks[start:start + batch_size], labels_from_probabilities(probabilities), num_classes)
+        labels = patches.masks[start:start + batch_size]
+        predicted = labels_from_probabilities(np.asarray(predict_fn(batch.astype(np.float32))))
+        matrix += confusion_matrix(labels, predicted, num_classes)
+        if e_measure:
+            e_rows.append(class_e_measures(labels, predicted, num_classes))
+        for width, regions in trimap_confusions(labels, predicted, num_classes, trimap_widths).items():
+            for region, counts in regions.items():
+                trimaps[width][region] = trimaps[width][region] + counts
     scores = scores_from_confusion(matrix, patches.class_names, exclude_from_mean=(UNLABELED,))
     scores["confusion_matrix"] = matrix.tolist()
+    if e_measure:
+        scores.update(e_measure_scores(np.concatenate(e_rows), patches.class_names))
+    if trimap_widths:
+        scores["trimap_miou"] = {region: {str(width): present_class_miou(trimaps[width][region]) for width in trimap_widths}
+                                 for region in TRIMAP_REGIONS}
     return scores
 
 

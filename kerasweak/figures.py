@@ -1,4 +1,5 @@
-"""Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps), and sweep plots."""
+"""Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps), methods side by side, sweep
+and trimap plots."""
 
 import matplotlib
 
@@ -21,14 +22,28 @@ def class_map_figure(path, images, masks, probabilities, class_names, palette, t
     """One row per example: input, ground truth, prediction, then one map per class."""
     from .metrics import labels_from_probabilities
 
-    n, num_maps = len(images), probabilities.shape[-1]
-    cols = 3 + num_maps
-    fig, axes = plt.subplots(n, cols, figsize=(1.8 * cols, 1.9 * n), squeeze=False)
+    num_maps = probabilities.shape[-1]
     predicted = labels_from_probabilities(probabilities)
-    for i in range(n):
-        panels = [(images[i].squeeze(), "input", "gray"), (colourise(masks[i], palette), "ground truth", None),
-                  (colourise(predicted[i], palette), "prediction", None)]
-        panels += [(probabilities[i, ..., c], class_names[c] if num_maps > 1 else class_names[-1], "gray") for c in range(num_maps)]
+    rows = [[(images[i].squeeze(), "input", "gray"), (colourise(masks[i], palette), "ground truth", None),
+             (colourise(predicted[i], palette), "prediction", None)]
+            + [(probabilities[i, ..., c], class_names[c] if num_maps > 1 else class_names[-1], "gray") for c in range(num_maps)]
+            for i in range(len(images))]
+    _panel_grid(path, rows, title)
+
+
+def methods_figure(path, images, masks, predictions, palette, title=""):
+    """One row per example: input, ground truth, then each method's predicted labels (`predictions`: {name: (N, H, W)})."""
+    rows = [[(images[i].squeeze(), "input", "gray"), (colourise(masks[i], palette), "ground truth", None)]
+            + [(colourise(labels[i], palette), name, None) for name, labels in predictions.items()]
+            for i in range(len(images))]
+    _panel_grid(path, rows, title)
+
+
+def _panel_grid(path, rows, title):
+    """Rows of (image, column title, colour map) panels; a colour map's float maps span 0-1."""
+    n, cols = len(rows), len(rows[0])
+    fig, axes = plt.subplots(n, cols, figsize=(1.8 * cols, 1.9 * n), squeeze=False)
+    for i, panels in enumerate(rows):
         for ax, (img, label, cmap) in zip(axes[i], panels):
             ax.imshow(img, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap and img.dtype != np.uint8 else None)
             ax.set_xticks([])
@@ -49,10 +64,7 @@ def _save(fig, path):
 def sweep_figure(path, values, series, xlabel, ylabel, paper=None, title="", log_x=False, percent=True):
     """Mean ± std over seeds of each named series against a sweep parameter, with the paper's values if given."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    scale = 100 if percent else 1
-    for label, stats in series.items():
-        ax.errorbar(values, [scale * m["mean"] for m in stats], yerr=[scale * m["std"] for m in stats], marker="o",
-                    capsize=3, label=label)
+    _plot_series(ax, values, series, 100 if percent else 1)
     quoted = [(v, float(paper[str(v)])) for v in values if str(v) in (paper or {})]
     if quoted:
         ax.plot(*zip(*quoted), "s--", color="grey", label="paper")
@@ -60,6 +72,29 @@ def sweep_figure(path, values, series, xlabel, ylabel, paper=None, title="", log
         ax.set_xscale("log", base=2)
         ax.set_xticks(values, [str(v) for v in values])
     _finish_axes(ax, xlabel, ylabel, title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _plot_series(ax, values, series, scale):
+    """One error-bar line (mean ± std over seeds) per named list of summaries."""
+    for label, stats in series.items():
+        ax.errorbar(values, [scale * m["mean"] for m in stats], yerr=[scale * m["std"] for m in stats], marker="o",
+                    capsize=3, label=label)
+
+
+def trimap_figure(path, trimaps, title=""):
+    """Trimap mIoU against band width, boundary and non-boundary side by side, one line per run (SEMEDA Fig. 5).
+
+    trimaps: {label: summary["trimap_miou"]}, i.e. {region: {"w": mean ± std}}.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, region in zip(axes, ("boundary", "non_boundary")):
+        for label, trimap in trimaps.items():
+            widths = sorted(trimap[region], key=int)
+            _plot_series(ax, [int(w) for w in widths], {label: [trimap[region][w] for w in widths]}, 100)
+        _finish_axes(ax, "trimap width (pixels)", "mIoU (%)", region.replace("_", "-"))
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
 

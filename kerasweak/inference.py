@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import read_image, split_indices
+from .data import read_image
 from .errors import KerasweakError
 from .evaluation import evaluate_patches, predict_tiled
 from .io import atomic_path
@@ -58,11 +58,8 @@ def predict_file(model_path, image_path, out, tile=448, overlap=64):
 
 def evaluate_export(model_path, data=None, split="test"):
     """Scores of an exported model on its recipe's test split (or on all patches)."""
-    from .runner import load_patches
+    from .runner import load_patches, load_test_patches
 
     predict_fn, metadata = load_export(model_path)
-    patches = load_patches(metadata["recipe"], data)
-    if split == "test":
-        s = metadata["split"]
-        patches = patches.subset(split_indices(len(patches), s["test_fraction"], s["val_fraction"], s["split_seed"])[2])
+    patches = (load_test_patches if split == "test" else load_patches)(metadata["recipe"], data)
     return evaluate_patches(predict_fn, patches)

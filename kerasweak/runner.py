@@ -9,9 +9,11 @@ OUT/results.json, OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel).
 Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
 resumes an unfinished one from its last completed epoch (BackupAndRestore).
 
-Optional sections: [keypoints] (method spss_plus, see methods.py), [degrade]
-(degraded training proportions, the paper's sensitivity studies) and [sweep]
-(one run per value of a [degrade] key, in OUT/<key>_<value>/, see run_sweep).
+Optional sections: [keypoints] (method spss_plus, see methods.py), [semeda] and
+[sobel] (the edge-aware losses, see methods.py), [degrade] (degraded training
+proportions, the paper's sensitivity studies), [evaluation] (E-measure and
+boundary trimap mIoU on the test patches, see evaluation_settings) and [sweep]
+(one run per value of a recipe key, in OUT/<key>_<value>/, see run_sweep).
 """
 
 import json
@@ -28,7 +30,7 @@ from .data import (clustered_proportions, find_dataset, noisy_proportions, read_
 from .data.degrade import DEGRADE_MODES
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
-from .methods import get_method
+from .methods import get_method, section_settings
 from .models import segmenter_of
 from .training import csv_column, train_seed
 
@@ -78,19 +80,28 @@ def _summary(values):
 
 
 def aggregate(seed_metrics, class_names):
-    """Mean ± std over seeds of every reported figure."""
-    keys = [k for k in seed_metrics[0] if isinstance(seed_metrics[0][k], float)]
-    summary = {key: _summary([m[key] for m in seed_metrics]) for key in keys}
-    for group in ("iou", "f1"):
-        summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
+    """Mean ± std over seeds of every reported figure that all seeds have.
+
+    A figure some seeds lack (an [evaluation] figure added after they finished)
+    is left out rather than averaged over fewer seeds.
+    """
+    common = [k for k in seed_metrics[0] if all(k in m for m in seed_metrics)]
+    summary = {key: _summary([m[key] for m in seed_metrics]) for key in common if isinstance(seed_metrics[0][key], float)}
+    for group in ("iou", "f1", "e_measure_per_class"):
+        if group in common:
+            summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
+    if "trimap_miou" in common:
+        summary["trimap_miou"] = {region: {width: _summary([m["trimap_miou"][region][width] for m in seed_metrics])
+                                           for width in widths} for region, widths in seed_metrics[0]["trimap_miou"].items()}
     return summary
 
 
 def _pm(stat):
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+    """A percentage as mean ± std; "–" where there is nothing to score (NaN, e.g. a trimap band as wide as the patch)."""
+    return "–" if np.isnan(stat["mean"]) else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
 
 
-def _shown_classes(recipe, class_names):
+def shown_classes(recipe, class_names):
     """Classes with an F1 column: those the paper's table quotes (recipe [paper].f1), else all."""
     quoted = recipe.get("paper", {}).get("f1")
     return [c for c in class_names if c in quoted] if quoted else list(class_names)
@@ -100,11 +111,13 @@ SIZE_COLUMNS = (("pretrain_image_iou", "IoU pre-trained"), ("image_iou", "IoU fi
                 ("pretrain_size_error", "E pre-trained"), ("size_error", "E fine-tuned"))
 
 
-def _score_columns(summary, shown):
+def score_columns(summary, shown):
     """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy; object-size figures first if any."""
     extra = [k for k in summary if k.startswith("miou_")]
     head = ["Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
     cells = [_pm(summary["miou"])] + [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown] + [_pm(summary["accuracy"])]
+    if "e_measure" in summary:
+        head, cells = head + ["E-measure"], cells + [_pm(summary["e_measure"])]
     sizes = [(key, heading) for key, heading in SIZE_COLUMNS if key in summary]
     head = [heading for _, heading in sizes] + head
     cells = [_pm(summary[key]) if "iou" in key else f"{summary[key]['mean']:.2f} ± {summary[key]['std']:.2f}"
@@ -112,15 +125,21 @@ def _score_columns(summary, shown):
     return head, cells
 
 
-def _markdown(head, rows):
+def markdown_table(head, rows):
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
 
 
-def _notes(recipe, summary):
+def table_notes(recipe, summary):
     notes = ["Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
              "Mean accuracy is overall pixel accuracy."]
     if any(k.startswith("miou_") for k in summary):
         notes.append("Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.")
+    if "e_measure" in summary:
+        notes.append("E-measure is Fan et al.'s enhanced-alignment measure of each class's map per test image, "
+                     "averaged over images, then over classes.")
+    if "trimap_miou" in summary:
+        notes.append("Trimap mIoU scores only the pixels within w pixels of a ground-truth boundary (boundary) or the "
+                     "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5).")
     if "image_iou" in summary:
         notes.append("IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
                      "difference, in pixels², between the object sizes of the masks and of the predictions.")
@@ -133,7 +152,7 @@ def results_table(recipe, summary, class_names, n_seeds):
     The F1 columns are the classes the recipe's [paper] row quotes (Table 1: five
     Dubai classes; Table 2: Background and Mitochondria), or every class.
     """
-    head, cells = _score_columns(summary, _shown_classes(recipe, class_names))
+    head, cells = score_columns(summary, shown_classes(recipe, class_names))
     rows = [[f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"] + cells
             + [f"{summary['train_seconds']['mean']:.0f}"]]
     paper = recipe.get("paper")
@@ -141,8 +160,31 @@ def results_table(recipe, summary, class_names, n_seeds):
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),
                   **{f"F1 {c}": v for c, v in paper.get("f1", {}).items()}}
         rows.append([paper["label"]] + [quoted.get(h, "") for h in head] + [""])
-    lines = _markdown(["Model"] + head + ["Seconds/seed"], rows)
-    return "\n".join(lines + ["", f"Recipe `{recipe['name']}`: {recipe['description']}."] + _notes(recipe, summary)) + "\n"
+    lines = markdown_table(["Model"] + head + ["Seconds/seed"], rows)
+    lines += ["", f"Recipe `{recipe['name']}`: {recipe['description']}."] + table_notes(recipe, summary)
+    return "\n".join(lines + detail_tables([(rows[0][0], summary)], class_names)) + "\n"
+
+
+def detail_tables(rows, class_names):
+    """Markdown lines: per-class IoU, F1 and E-measure (SEMEDA Tables 2-3) and trimap mIoU per band width (Fig. 5).
+
+    rows: (label, summary) pairs; figures a summary lacks are left out, and
+    without E-measure or trimap figures there are no lines at all.
+    """
+    lines = []
+    if any("e_measure_per_class" in summary for _, summary in rows):
+        metrics = (("IoU", "iou"), ("F1", "f1"), ("E-measure", "e_measure_per_class"))
+        table = [[name, label] + [_pm(summary[key][c]) for c in class_names]
+                 for name, key in metrics for label, summary in rows if key in summary]
+        lines += ["", "## Per class", ""] + markdown_table(["Metric", "Model"] + list(class_names), table)
+    trimaps = [(label, summary["trimap_miou"]) for label, summary in rows if "trimap_miou" in summary]
+    if trimaps:
+        widths = list(trimaps[0][1]["boundary"])
+        table = [[label, region.replace("_", "-")] + [_pm(trimap[region][w]) if w in trimap[region] else "" for w in widths]
+                 for label, trimap in trimaps for region in trimap]
+        head = ["Model", "Region"] + [f"w = {w}" for w in widths]
+        lines += ["", "## Trimap mIoU by band width w (pixels)", ""] + markdown_table(head, table)
+    return lines
 
 
 # ----------------------------------------------------------------------------- the run
@@ -172,6 +214,27 @@ def load_patches(recipe, data=None, max_samples=None):
     """The recipe's dataset, read from --data / $KERASWEAK_DATA / ../shared/data."""
     root = find_dataset(recipe["dataset"], data)
     return READERS[recipe["dataset"]](root, patch_size=recipe["data"]["patch_size"], max_samples=max_samples)
+
+
+def load_test_patches(recipe, data=None, max_samples=None):
+    """The test patches of the recipe's split, as a run with these options scored them."""
+    patches = load_patches(recipe, data, max_samples)
+    split = recipe["data"]
+    return patches.subset(split_indices(len(patches), split["test_fraction"], split["val_fraction"], split["split_seed"])[2])
+
+
+EVALUATION_DEFAULTS = {"e_measure": False, "trimap_widths": []}
+
+
+def evaluation_settings(recipe):
+    """The recipe's [evaluation] section: `e_measure` (bool) and `trimap_widths` (band widths in pixels, each >= 1)."""
+    settings = section_settings(recipe, "evaluation", EVALUATION_DEFAULTS)
+    widths = settings["trimap_widths"]
+    if not isinstance(settings["e_measure"], bool):
+        raise KerasweakError(f"[evaluation] e_measure must be true or false, got {settings['e_measure']!r}", recipe["name"])
+    if not (isinstance(widths, list) and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)):
+        raise KerasweakError(f"[evaluation] trimap_widths must be a list of integers >= 1, got {widths!r}", recipe["name"])
+    return settings
 
 
 def degrade_proportions(recipe, proportions):
@@ -217,6 +280,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
+    evaluation = evaluation_settings(recipe)
     patches = load_patches(recipe, data, max_samples)
     if sizes_csv is not None:
         patches.sizes = sizes_for_sources(read_sizes_csv(sizes_csv), patches.sources, sizes_csv)
@@ -245,28 +309,30 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
         model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
-                                                             lambda trained: evaluate_test(trained, test))
-        metrics = {**evaluate_test(model, test), **extra, "train_seconds": seconds, "seed": seed}
+                                                             lambda trained: evaluate_test(trained, test, evaluation))
+        metrics = {**evaluate_test(model, test, evaluation), **extra, "train_seconds": seconds, "seed": seed}
         model.save(seed_dir / "model.keras")
         write_json(done, metrics)
         seed_metrics.append(metrics)
         sizes = f", image IoU {100 * metrics['image_iou']:.1f}, E {metrics['size_error']:.2f}" if "image_iou" in metrics else ""
-        echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}, {seconds:.0f} s")
+        edges = f", E-measure {100 * metrics['e_measure']:.1f}" if "e_measure" in metrics else ""
+        echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}{edges}, {seconds:.0f} s")
 
     return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
 
 
-def evaluate_test(model, test):
-    """Test figures against the masks; with object sizes, also per-image IoU (eq. 23) and E (eq. 22)."""
+def evaluate_test(model, test, evaluation):
+    """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22)."""
     from .evaluation import evaluate_patches, evaluate_sizes
 
-    metrics = evaluate_patches(_predict_fn(model), test)
+    metrics = evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
+                               trimap_widths=evaluation["trimap_widths"])
     if test.sizes is not None:
         metrics.update(evaluate_sizes(_predict_fn(model), test))
     return metrics
 
 
-TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "sweep")
+TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "semeda", "sobel", "sweep")
 
 
 def _fingerprint(config):
@@ -291,7 +357,7 @@ def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
     no models); they count in the mean ± std but cannot be exported.
     """
     from .evaluation import predict_probabilities
-    from .figures import class_map_figure
+    from .figures import class_map_figure, trimap_figure
 
     class_names = patches.class_names
     summary = aggregate(seed_metrics, class_names)
@@ -305,6 +371,9 @@ def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
         probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
         class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names, patches.palette,
                          title=f"{recipe['name']}, seed {exported_seed}: input, ground truth, predicted class maps")
+    if "trimap_miou" in summary:
+        trimap_figure(out / "trimap.png", {recipe.get("label", recipe["name"]): summary["trimap_miou"]},
+                      title=f"{recipe['name']}: test mIoU near and away from boundaries ({len(seed_metrics)} seeds)")
     results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed, "exported_seed": exported_seed,
                "summary": summary, "per_seed": seed_metrics, "proportion_change": proportion_change, "config": config}
     write_json(out / "results.json", results)
@@ -315,7 +384,7 @@ def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
 
 # ----------------------------------------------------------------------------- sweeps
 
-SWEEP_SECTIONS = ("degrade", "sizes", "keypoints", "model", "train")
+SWEEP_SECTIONS = ("degrade", "sizes", "keypoints", "semeda", "sobel", "model", "train")
 SWEEP_PLOTS = ("miou", "size_iou", "epoch_seconds", "finetune_curves")
 
 
@@ -356,7 +425,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     base = {name: value for name, value in recipe.items() if name != "sweep"}
     settings = []
     for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):
-        setting, n_seeds = f"{key}_{value}", max(seeds, minimum)
+        setting, n_seeds = setting_name(key, value), max(seeds, minimum)
         done = out / setting / "results.json"
         results = json.loads(done.read_text()) if done.exists() else None
         if results is not None and results["seeds"] == n_seeds:
@@ -375,17 +444,31 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     results = {"recipe": recipe["name"], "sweep": sweep["parameter"], "settings": settings, "config": config}
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
+    details = detail_tables([(f"{heading} = {value_text(s['value'])}", s["summary"]) for s in settings],
+                            list(settings[0]["summary"]["f1"]))
+    if details:
+        tables.append("\n".join(details[1:]) + "\n")
     if "finetune_curves" in sweep["plots"]:
         tables.append(curves_table(_finetune_logs(out, key, settings), heading))
     write_text(out / "results.md", f"# {recipe['name']}\n\n" + "\n".join(tables))
     return results
 
 
+def value_text(value, separator=", "):
+    """A list-valued sweep setting (e.g. λ = [4, 2, 0]) as text; any other value as it is."""
+    return separator.join(map(str, value)) if isinstance(value, list) else value
+
+
+def setting_name(key, value):
+    """The folder of one sweep setting: OUT/<key>_<value>, a list's items joined by "-" (lambdas_4-2-0)."""
+    return f"{key}_{value_text(value, '-')}"
+
+
 def _finetune_logs(out, key, settings):
     """{value: seed 0's fine-tuning log columns} of each setting of an object-size sweep."""
     logs = {}
     for s in settings:
-        log = out / f"{key}_{s['value']}" / "seed_0" / "finetune" / "log.csv"
+        log = out / setting_name(key, s["value"]) / "seed_0" / "finetune" / "log.csv"
         logs[s["value"]] = {column: csv_column(log, column) for column in ("val_size_error", "val_iou", "epoch_seconds")}
     return logs
 
@@ -393,7 +476,7 @@ def _finetune_logs(out, key, settings):
 def _sweep_plot(plot, path, recipe, settings, out, key, heading, paper):
     from .figures import curves_figure, sweep_figure
 
-    values = [s["value"] for s in settings]
+    values = [value_text(s["value"]) for s in settings]
     n_seeds = "/".join(sorted({str(s["seeds"]) for s in settings}))
     title = f"{recipe['name']} ({n_seeds} seeds per setting)"
     if plot == "miou":
@@ -412,16 +495,16 @@ def _sweep_plot(plot, path, recipe, settings, out, key, heading, paper):
 
 def sweep_table(recipe, settings, paper, heading, show_label_change=False):
     """Markdown, one row per setting, in the format of the paper's Tables 3 and 4 with F1 and accuracy added."""
-    shown = _shown_classes(recipe, list(settings[0]["summary"]["f1"]))
-    head = _score_columns(settings[0]["summary"], shown)[0] + (["Paper mIoU"] if paper else [])
+    shown = shown_classes(recipe, list(settings[0]["summary"]["f1"]))
+    head = score_columns(settings[0]["summary"], shown)[0] + (["Paper mIoU"] if paper else [])
     head += (["Label change (L1)"] if show_label_change else []) + ["Seeds", "Seconds/seed"]
-    rows = [[s["value"]] + _score_columns(s["summary"], shown)[1] + ([paper.get(str(s["value"]), "")] if paper else [])
+    rows = [[value_text(s["value"])] + score_columns(s["summary"], shown)[1] + ([paper.get(str(s["value"]), "")] if paper else [])
             + ([f"{s['proportion_change']:.3f}"] if show_label_change else [])
             + [s["seeds"], f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
     notes = [f"Recipe `{recipe['name']}`: {recipe['description']}."]
     if show_label_change:
         notes.append("Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions.")
-    return "\n".join(_markdown([heading] + head, rows) + [""] + notes + _notes(recipe, settings[0]["summary"])) + "\n"
+    return "\n".join(markdown_table([heading] + head, rows) + [""] + notes + table_notes(recipe, settings[0]["summary"])) + "\n"
 
 
 def curves_table(logs, heading):
@@ -433,7 +516,7 @@ def curves_table(logs, heading):
     rows = [[e + 1] + [cell("val_size_error", v, e, 1, 3) for v in values] + [cell("val_iou", v, e, 100, 1) for v in values]
             for e in range(longest)]
     seconds = [f"{heading} = {v}: {np.mean(logs[v]['epoch_seconds']):.1f} s" for v in values if logs[v]["epoch_seconds"]]
-    return "\n".join(["## Validation per fine-tuning epoch (seed 0)", ""] + _markdown(head, rows)
+    return "\n".join(["## Validation per fine-tuning epoch (seed 0)", ""] + markdown_table(head, rows)
                      + ["", "Mean epoch duration: " + "; ".join(seconds) + "."]) + "\n"
 
 
