@@ -73,6 +73,22 @@ def train_proportions_command(csv_file, out, recipe, epochs, channels):
     click.echo(f"best validation proportion loss {results['best_val_loss']:.4f}; wrote {out}/model and results.json")
 
 
+@cli.command("compare")
+@click.argument("outs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(),
+              help="Markdown table to write; FILE_trimap.png beside it if runs have trimap figures.")
+@click.option("--figure", type=click.Path(), help="PNG of the same test patches predicted by each run's exported model.")
+@click.option("--data", type=click.Path(), help="Dataset folder for --figure (default: $KERASWEAK_DATA, then ../shared/data).")
+@click.option("--patches", default=4, show_default=True, type=click.IntRange(min=1), help="Test patches in --figure.")
+def compare_command(outs, out, figure, data, patches):
+    """Compare finished runs (OUT folders of recipes or sweeps) in one table, the paper's Table 1/4 format."""
+    from kerasweak.compare import compare_runs
+
+    written = compare_runs(outs, out, figure=figure, data=data, num_patches=patches)
+    click.echo(open(out).read())
+    click.echo("wrote " + ", ".join(map(str, written)))
+
+
 @cli.command("predict")
 @click.argument("model", type=click.Path())
 @click.argument("image", type=click.Path())
