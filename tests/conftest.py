@@ -118,3 +118,43 @@ def fake_hippocampus(tmp_path):
     """A --data folder holding a tiny hippocampus dataset (18 slices)."""
     write_fake_hippocampus(tmp_path / "data" / "hippocampus")
     return tmp_path / "data"
+
+
+TINY_SETTINGS = """
+[data]
+patch_size = 32
+[model]
+base_filters = 2
+[train]
+epochs = 1
+batch_size = 4
+mixed_precision = false
+"""
+TINY_EDGE_RECIPE = 'extends = "{base}"\nname = "tiny-{base}"\n' + TINY_SETTINGS + "[semeda]\nedge_epochs = 1\n"
+EDGE_RUNS = {  # recipe: (extra TOML, --seeds)
+    "dubai-ppce": ("", 1),
+    "dubai-sobel": ("[sobel]\nweight = 2\n", 1),
+    "dubai-semeda": ("lambdas = [2, 1, 0.5]\n", 2),  # continues [semeda]
+    "dubai-semeda-lambdas": ("[sweep]\nvalues = [[0, 0, 0], [4, 2, 0]]\n", 1),
+}
+
+
+@pytest.fixture(scope="session")
+def edge_runs(tmp_path_factory):
+    """Tiny 1-epoch runs of the SEMEDA comparison recipes on fake Aerial Dubai data, through the CLI: {recipe: OUT}.
+
+    dubai-sobel has weight 2, dubai-semeda λ = 2, 1, 0.5 and 2 seeds, and the λ
+    sweep two settings, so the tests can tell the recipe's settings from the defaults.
+    """
+    from test_cli import kerasweak
+
+    root = tmp_path_factory.mktemp("edge")
+    data = write_fake_dubai(root / "data")
+    outs = {}
+    for base, (extra, seeds) in EDGE_RUNS.items():
+        recipe = root / f"tiny-{base}.toml"
+        recipe.write_text(TINY_EDGE_RECIPE.format(base=base) + extra)
+        outs[base] = root / base
+        result = kerasweak("recipe", recipe, "--data", data, "--out", outs[base], "--seeds", seeds, cwd=root)
+        assert result.returncode == 0, result.stderr
+    return {**outs, "data": data}

@@ -7,22 +7,10 @@ import pytest
 
 from kerasweak.errors import KerasweakError
 from kerasweak.runner import aggregate, degrade_proportions, load_recipe, results_table, run_recipe
+from conftest import TINY_SETTINGS
 from test_cli import kerasweak
 
-TINY_SWEEP = """
-extends = "dubai-spss-{kind}"
-name = "tiny-sweep"
-[data]
-patch_size = 32
-[model]
-base_filters = 2
-[train]
-epochs = 1
-batch_size = 4
-mixed_precision = false
-[sweep]
-values = {values}
-"""
+TINY_SWEEP = 'extends = "dubai-spss-{kind}"\nname = "tiny-sweep"\n' + TINY_SETTINGS + "[sweep]\nvalues = {values}\n"
 
 
 def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resumes(tmp_path, fake_dubai):
@@ -92,3 +80,18 @@ def test_a_sweep_over_an_unknown_parameter_is_refused(tmp_path):
     recipe = {**load_recipe("dubai-spss-noise"), "sweep": {"parameter": "sigma", "values": [1]}}
     with pytest.raises(KerasweakError, match="parameter must be 'section.key' with section one of degrade, .*, got 'sigma'"):
         run_recipe(recipe, out=tmp_path)
+
+
+def test_a_two_setting_lambda_sweep_trains_each_setting_with_its_lambdas_and_tabulates_them(edge_runs):
+    import keras
+
+    out = edge_runs["dubai-semeda-lambdas"]
+    for setting, lambdas in (("lambdas_0-0-0", (0.0, 0.0, 0.0)), ("lambdas_4-2-0", (4.0, 2.0, 0.0))):
+        assert keras.saving.load_model(out / setting / "seed_0" / "model.keras").loss.lambdas == lambdas
+        assert (out / setting / "semeda-aerial-dubai-6classes.keras").exists() and (out / setting / "trimap.png").exists()
+    table = (out / "results.md").read_text().splitlines()
+    assert table[2].startswith("| λ1, λ2, λ3 | Mean IoU |") and table[2].endswith("| E-measure | Seeds | Seconds/seed |")
+    assert table[4].startswith("| 0, 0, 0 |") and table[5].startswith("| 4, 2, 0 |")
+    assert "| λ1, λ2, λ3 = 4, 2, 0 | non-boundary |" in "\n".join(table)
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert [s["value"] for s in settings] == [[0, 0, 0], [4, 2, 0]] and (out / "sweep.png").stat().st_size > 0

@@ -1,0 +1,74 @@
+"""Test-set evaluation: E-measure and trimap mIoU pooled over batches, and in a run's metrics, tables and plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kerasweak.data import PatchSet
+from kerasweak.errors import KerasweakError
+from kerasweak.evaluation import evaluate_patches, predict_probabilities
+from kerasweak.inference import load_export
+from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
+from kerasweak.runner import evaluation_settings, load_recipe, load_test_patches
+from test_cli import assert_clean_error, kerasweak
+
+CLASSES = ["a", "b", "c"]
+
+
+def _reference(labels, predicted, widths, class_names=CLASSES):
+    """The figures from whole-set arrays, with kerasweak.metrics' reference functions."""
+    trimap = trimap_miou(labels, predicted, len(class_names), widths)
+    return (e_measure_scores(class_e_measures(labels, predicted, len(class_names)), class_names),
+            {region: {str(w): trimap[w][region] for w in widths} for region in ("boundary", "non_boundary")})
+
+
+def test_batched_e_measure_and_trimap_miou_equal_the_whole_set_reference():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.repeat(rng.integers(0, 3, (7, 4, 4)), 4, 1), 4, 2).astype(np.uint8)
+    labels[0, :3, :3] = 255  # unlabelled pixels
+    predicted = np.where(rng.random(labels.shape) < 0.8, labels % 3, rng.integers(0, 3, labels.shape)).astype(np.uint8)
+    patches = PatchSet(images=predicted[..., None], masks=labels, proportions=np.zeros((7, 3), np.float32),
+                       sources=[""] * 7, class_names=CLASSES, palette=np.zeros((3, 3), np.uint8))
+    one_hot = lambda batch: np.eye(3, dtype=np.float32)[batch[..., 0].astype(int)]  # noqa: E731 (the "model")
+    scores = evaluate_patches(one_hot, patches, batch_size=3, e_measure=True, trimap_widths=[1, 3])
+    e_scores, trimap = _reference(labels, predicted, [1, 3])
+    assert scores["e_measure"] == pytest.approx(e_scores["e_measure"])
+    assert scores["e_measure_per_class"] == pytest.approx(e_scores["e_measure_per_class"])
+    for region in trimap:
+        assert scores["trimap_miou"][region] == pytest.approx(trimap[region])
+    assert "e_measure" not in evaluate_patches(one_hot, patches)  # off unless asked for
+
+
+def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
+    out = edge_runs["dubai-semeda"]
+    results = json.loads((out / "results.json").read_text())
+    recipe = results["config"]["recipe"]
+    widths = evaluation_settings(recipe)["trimap_widths"]
+    seed = json.loads((out / f"seed_{results['exported_seed']}" / "metrics.json").read_text())
+    test = load_test_patches(recipe, edge_runs["data"])
+    predicted = labels_from_probabilities(predict_probabilities(load_export(out / "model")[0], test.images))
+    e_scores, trimap = _reference(test.masks, predicted, widths, test.class_names)
+    assert seed["e_measure_per_class"] == pytest.approx(e_scores["e_measure_per_class"], abs=1e-6, nan_ok=True)
+    for region in trimap:
+        assert seed["trimap_miou"][region] == pytest.approx(trimap[region], abs=1e-6, nan_ok=True)
+    summary = results["summary"]
+    assert summary["trimap_miou"]["boundary"]["1"]["values"] == [m["trimap_miou"]["boundary"]["1"] for m in results["per_seed"]]
+    table = (out / "results.md").read_text()
+    assert "| Mean accuracy | E-measure | Seconds/seed |" in table
+    assert f"| E-measure | SEMEDA (kerasweak) (2 seeds) | {100 * summary['e_measure_per_class']['Building']['mean']:.1f} ± " in table
+    assert "| Model | Region | " + " | ".join(f"w = {w}" for w in widths) + " |" in table
+    assert (out / "trimap.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("section, message", [
+    ("trimap_width = [1]", "[evaluation] has unknown keys trimap_width; known: e_measure, trimap_widths"),
+    ("trimap_widths = [0, 2]", "[evaluation] trimap_widths must be a list of integers >= 1, got [0, 2]"),
+    ('e_measure = "yes"', "[evaluation] e_measure must be true or false"),
+])
+def test_bad_evaluation_settings_are_one_line_errors_before_any_data_is_read(tmp_path, section, message):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'extends = "dubai-ppce"\nname = "bad"\n[evaluation]\n{section}\n')
+    assert_clean_error(kerasweak("recipe", recipe, "--out", tmp_path / "out"), "bad: ", message)
+    with pytest.raises(KerasweakError):
+        evaluation_settings(load_recipe(recipe))

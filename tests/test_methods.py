@@ -1,0 +1,77 @@
+"""The method registry: SEMEDA, Sobel and PPCE recipes train through the CLI with their recipe's settings."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kerasweak import losses
+from kerasweak.errors import KerasweakError
+from kerasweak.methods import semeda_settings, sobel_settings
+from kerasweak.runner import _fingerprint, load_recipe
+from conftest import TINY_SETTINGS
+from test_cli import kerasweak
+
+
+def _loss(out, seed=0):
+    return keras.saving.load_model(out / f"seed_{seed}" / "model.keras").loss
+
+
+def test_semeda_trains_with_one_frozen_cached_edge_net_per_run_and_the_recipes_lambdas(edge_runs):
+    out = edge_runs["dubai-semeda"]
+    edge_net = keras.saving.load_model(out / "semeda-aerial-dubai-6classes.keras").get_layer("semeda")
+    assert not edge_net.trainable and edge_net.num_classes == 6
+    for seed in (0, 1):  # both seeds compiled SemedaLoss around the cached g_φ, unchanged by training
+        loss = _loss(out, seed)
+        assert isinstance(loss, losses.SemedaLoss) and loss.lambdas == (2.0, 1.0, 0.5)
+        for trained, cached in zip(loss.edge_net.get_weights(), edge_net.get_weights()):
+            np.testing.assert_array_equal(trained, cached)
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == 2 and results["config"]["recipe"]["semeda"]["edge_epochs"] == 1
+
+
+def test_sobel_and_ppce_train_with_their_losses(edge_runs):
+    sobel = _loss(edge_runs["dubai-sobel"])
+    assert isinstance(sobel, losses.SobelEdgeLoss) and sobel.lam == 2.0
+    assert isinstance(_loss(edge_runs["dubai-ppce"]), losses.PixelCrossEntropy)
+
+
+def test_dubai_ppce_is_dubai_benchmark_under_another_name():
+    ppce, benchmark = load_recipe("dubai-ppce"), load_recipe("dubai-benchmark")
+    assert _fingerprint({"recipe": ppce}) == _fingerprint({"recipe": benchmark})
+    assert ppce["evaluation"] == benchmark["evaluation"] and ppce["label"] == "PPCE (kerasweak)"
+
+
+def test_settings_defaults_are_the_papers_best():
+    assert semeda_settings({"name": "r"})["lambdas"] == [4.0, 2.0, 0.0]
+    assert sobel_settings({"name": "r"})["weight"] == 4.0
+    assert semeda_settings(load_recipe("em-semeda"))["lambdas"] == [4, 2, 0]
+
+
+@pytest.mark.parametrize("settings, section, message", [
+    (semeda_settings, {"semeda": {"lamdas": [1, 1, 0]}}, r"^my-recipe: \[semeda\] has unknown keys lamdas; known: lambdas, "),
+    (semeda_settings, {"semeda": {"lambdas": [1, 1]}}, r"^my-recipe: \[semeda\] lambdas must be 3 numbers >= 0"),
+    (semeda_settings, {"semeda": {"lambdas": [1, -1, 0]}}, r"^my-recipe: \[semeda\] lambdas must be 3 numbers >= 0"),
+    (semeda_settings, {"semeda": {"edge_epochs": 0}}, r"^my-recipe: \[semeda\] edge_epochs must be an integer >= 1"),
+    (sobel_settings, {"sobel": {"lambda": 4}}, r"^my-recipe: \[sobel\] has unknown keys lambda; known: weight"),
+    (sobel_settings, {"sobel": {"weight": "4"}}, r"^my-recipe: \[sobel\] weight must be a number >= 0"),
+])
+def test_bad_section_keys_are_one_line_errors_naming_the_recipe(settings, section, message):
+    with pytest.raises(KerasweakError, match=message) as error:
+        settings({"name": "my-recipe", **section})
+    assert "\n" not in str(error.value)
+
+
+def test_em_semeda_trains_a_two_class_edge_net_for_the_single_sigmoid_output(tmp_path, fake_epfl):
+    recipe = tmp_path / "tiny-em.toml"
+    recipe.write_text('extends = "em-semeda"\nname = "tiny-em"\n' + TINY_SETTINGS + "[semeda]\nedge_epochs = 1\n")
+    out = tmp_path / "out"
+    result = kerasweak("recipe", recipe, "--data", fake_epfl.parent, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    edge_net = keras.saving.load_model(out / "semeda-epfl-em-2classes.keras").get_layer("semeda")
+    loss = _loss(out)
+    assert edge_net.num_classes == 2 and loss.edge_net.num_classes == 2 and loss.lambdas == (4.0, 2.0, 0.0)
+    metrics = json.loads((out / "seed_0" / "metrics.json").read_text())
+    assert list(metrics["e_measure_per_class"]) == ["Background", "Mitochondria"]
+    assert "| Mean accuracy | E-measure | Seconds/seed |" in (out / "results.md").read_text()
