@@ -24,6 +24,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .data import (clustered_proportions, find_dataset, noisy_proportions, read_dubai, read_epfl, read_hippocampus,
                    read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
@@ -264,8 +265,12 @@ def degrade_proportions(recipe, proportions):
 
 
 def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print,
-               sizes_csv=None):
+               sizes_csv=None, deterministic=False):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
+
+    `deterministic` turns on TensorFlow op determinism for the rest of the
+    process (every seed is already seeded: Python, NumPy, TF and the tf.data
+    shuffles), so two runs give identical metrics; it costs speed (README).
 
     A [degrade] section degrades the training and validation proportions (users
     would only have the degraded ones); the test patches are always scored against the masks.
@@ -276,6 +281,8 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         recipe = load_recipe(recipe)
     if epochs is not None:
         recipe = _merge(recipe, {"train": {"epochs": epochs}})
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     if "sweep" in recipe:
         return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv)
     out = Path(out or Path("runs") / recipe["name"])

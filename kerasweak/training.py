@@ -3,6 +3,8 @@
 Every stage is a plain `model.fit` with the same callbacks: resume from the last
 completed epoch (BackupAndRestore), keep the best weights by the monitored
 validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard).
+Training data is shuffled by (seed, epoch) (`EpochCounter`), so a resumed run
+sees the same batches as an uninterrupted one; random augmentations are not replayed.
 """
 
 import csv
@@ -14,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data import make_dataset
+from .data.pipeline import EpochCounter, shuffle_by_epoch
 from .data.augment import AUGMENTATIONS
 from .errors import KerasweakError
 from .io import write_json
@@ -40,10 +43,12 @@ def csv_column(path, column):
         return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
 
 
-def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor="val_loss", mode="min", verbose="auto"):
-    """`model.fit` with the protocol callbacks; restores the best weights. Returns (train seconds, epochs run).
+def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor="val_loss", mode="min", verbose="auto",
+              callbacks=()):
+    """`model.fit` with the protocol callbacks (and `callbacks`, e.g. the data's EpochCounter); restores the best weights.
 
-    A finished stage (stage_dir/done.json) is not trained again: its best weights are loaded.
+    Returns (train seconds, epochs run). A finished stage (stage_dir/done.json)
+    is not trained again: its best weights are loaded.
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -52,13 +57,15 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
         history = csv_column(log_path, monitor)
         previous_best = (min if mode == "min" else max)(history, default=None)
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
+            *callbacks,
             EpochTimer(),
             keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
                                             save_weights_only=True, initial_value_threshold=previous_best),
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
             keras.callbacks.CSVLogger(str(log_path), append=True),
             keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
+            # last, so an epoch counts as completed only once its checkpoint and log row are written
+            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
         ]
         model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
         write_json(done_path, {"monitor": monitor, "epochs": len(csv_column(log_path, "epoch_seconds"))})
@@ -99,10 +106,12 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
                   loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]
     augment, mosaic = proportion_augmentation(recipe)
+    counter = EpochCounter()
     train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed,
-                              augment=augment, mosaic=mosaic)
+                              augment=augment, mosaic=mosaic, epoch=counter.epoch)
     val_data = make_dataset(val.images, method.targets(val, recipe), batch)
-    seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose)
+    seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose,
+                                    callbacks=[counter])
     return model, seconds, {"epochs": float(epochs_run)}
 
 
@@ -132,22 +141,25 @@ def train_size_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate
     backbone = build_unet(1, base_filters=recipe.get("model", {}).get("base_filters", 16), channels=train.images.shape[-1])
     backbone.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=keras.losses.BinaryCrossentropy())
     pre = train.subset(labelled)
-    pre_data = tf.data.Dataset.from_tensor_slices((pre.images.astype("float32"), pre.masks[..., None].astype("float32")))
-    pre_data = pre_data.cache().shuffle(len(pre), seed=seed)
+    counter = EpochCounter()
+    pre_data = shuffle_by_epoch((pre.images.astype("float32"), pre.masks[..., None].astype("float32")), seed, counter.epoch)
     if sizes["augment"]:
         pre_data = pre_data.map(random_flips, num_parallel_calls=tf.data.AUTOTUNE)
     pre_data = pre_data.batch(cfg["batch_size"]).prefetch(tf.data.AUTOTUNE)
     val_masks = make_dataset(val.images, val.masks[..., None].astype("float32"), cfg["batch_size"])
     pre_seconds, pre_epochs = fit_stage(backbone, pre_data, val_masks, seed_dir / "pretrain", cfg["epochs"],
-                                        cfg["patience"], verbose=verbose)
+                                        cfg["patience"], verbose=verbose, callbacks=[counter])
     metrics = {f"pretrain_{key}": value for key, value in (evaluate(backbone) if evaluate else {}).items()}
 
     model = SizeSupervisedSegmenter(backbone, num_samples=sizes["num_samples"], seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(sizes["finetune_learning_rate"]))
-    fine_data = make_dataset(train.images, size_targets(train, labelled), cfg["batch_size"], shuffle=True, seed=seed)
+    fine_counter = EpochCounter()
+    fine_data = make_dataset(train.images, size_targets(train, labelled), cfg["batch_size"], shuffle=True, seed=seed,
+                             epoch=fine_counter.epoch)
     val_data = make_dataset(val.images, size_targets(val, np.arange(len(val)), labelled_size_weight=1.0), cfg["batch_size"])
     fine_seconds, fine_epochs = fit_stage(model, fine_data, val_data, seed_dir / "finetune", sizes["finetune_epochs"],
-                                          sizes["finetune_patience"], monitor="val_size_error", verbose=verbose)
+                                          sizes["finetune_patience"], monitor="val_size_error", verbose=verbose,
+                                          callbacks=[fine_counter])
     metrics.update(epochs=float(pre_epochs + fine_epochs), pretrain_seconds=pre_seconds, pretrain_epochs=float(pre_epochs),
                    finetune_epochs=float(fine_epochs), finetune_epoch_seconds=fine_seconds / max(fine_epochs, 1), pixel_annotated=float(len(labelled)))
     return model, pre_seconds + fine_seconds, metrics

@@ -1,5 +1,6 @@
 """The tf.data input pipeline shared by every method."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -7,8 +8,35 @@ from .augment import augmenter
 from .augment import mosaic as tile_mosaic
 
 
-def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=(), mosaic=1):
-    """Batches of (float32 raw-pixel images, targets), cached, shuffled, prefetched.
+class EpochCounter(keras.callbacks.Callback):
+    """The epoch `fit` is in, as a variable the input pipeline reads (see `shuffle_by_epoch`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+
+def shuffle_by_epoch(elements, seed, epoch):
+    """Dataset of the slices of `elements` (arrays with one first axis) in an order fixed by (seed, epoch) alone.
+
+    `epoch` is a variable read as each epoch starts (an EpochCounter's). A run
+    resumed at epoch k (BackupAndRestore) then sees the batches an uninterrupted
+    run sees at epoch k, which `Dataset.shuffle`'s reshuffling (counted from the
+    dataset's creation) would not give. Stateless, so it also runs under op determinism.
+    """
+    elements = tf.nest.map_structure(tf.convert_to_tensor, elements)
+    size = int(tf.nest.flatten(elements)[0].shape[0])
+    order = tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.from_tensor_slices(
+        tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.constant(seed, tf.int64), epoch.read_value()]))))
+    data = order.map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), elements), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.apply(tf.data.experimental.assert_cardinality(size))
+
+
+def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=(), mosaic=1, epoch=None):
+    """Batches of (float32 raw-pixel images, targets), shuffled if asked, prefetched.
 
     `targets` is an array or a tuple/dict of arrays with the same first axis.
     Images stay in their raw 0-255 range: the models normalise them themselves.
@@ -16,11 +44,17 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
     and `mosaic` = k > 1 tiles k×k shuffled patches into one input (see
     kerasweak.data.augment); a batch then holds max(1, batch_size // k²) mosaics,
     so a step sees about as many pixels as without, and leftover patches wait for the next epoch.
+    `epoch` (an EpochCounter's variable) makes the shuffle order a function of (seed, epoch), so resuming replays it.
     """
-    data = tf.data.Dataset.from_tensor_slices((images, targets))
-    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if shuffle:
-        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and epoch is not None:
+        data = shuffle_by_epoch((images, targets), seed, epoch)
+    else:
+        data = tf.data.Dataset.from_tensor_slices((images, targets))
+    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if epoch is None:
+        data = data.cache()
+        if shuffle:
+            data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if augment:
         data = data.map(augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
     if mosaic > 1:
