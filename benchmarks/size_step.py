@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasweak import models, ops  # noqa: E402
+from timing import interleaved_step_medians  # noqa: E402  (benchmarks/timing.py)
 
 HEIGHT, WIDTH = 48, 32
 
@@ -76,15 +77,9 @@ def main():
             model.compile(keras.optimizers.Adam(1e-3))
         model.train_on_batch(images, target)  # trace and warm up
         runs[name] = (model, target)
-    times = {name: [] for name in runs}
-    for _ in range(args.steps):
-        for name, (model, target) in runs.items():
-            start = time.perf_counter()
-            model.train_on_batch(images, target)
-            times[name].append(time.perf_counter() - start)
-    reference = float(np.median(times["pixel (BCE)"]))
-    for name, t in times.items():
-        print(f"{name:12s} {np.median(t) * 1000:7.1f} ms/step   ratio to pixel step = {np.median(t) / reference:.2f}")
+    medians = interleaved_step_medians(runs, images, args.steps)
+    for name, median in medians.items():
+        print(f"{name:12s} {median * 1000:7.1f} ms/step   ratio to pixel step = {median / medians['pixel (BCE)']:.2f}")
 
     flipped = tf.function(ops.flipped_object_sizes)
     binary = tf.constant(masks > 0)

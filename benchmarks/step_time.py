@@ -10,7 +10,6 @@ median step time of each variant and its ratio to per-pixel cross-entropy
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,6 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kerasweak import layers, losses, models  # noqa: E402
+from timing import interleaved_step_medians  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 
@@ -60,13 +60,7 @@ def main():
             model.compile(keras.optimizers.Adam(1e-3), loss)
             model.train_on_batch(images, targets[target])  # trace and warm up
             runs[name] = (model, targets[target])
-        times = {name: [] for name in runs}
-        for _ in range(args.steps):
-            for name, (model, target) in runs.items():
-                start = time.perf_counter()
-                model.train_on_batch(images, target)
-                times[name].append(time.perf_counter() - start)
-        medians = {name: float(np.median(t)) for name, t in times.items()}
+        medians = interleaved_step_medians(runs, images, args.steps)
         for name in variants:
             print(f"{policy:15s} {name:7s} {medians[name]:.3f} s/step   {name}/ce = {medians[name] / medians['ce']:.3f}")
     print(f"(batch {args.batch}, 224², base filters {args.base_filters}, median of {args.steps} interleaved steps)")

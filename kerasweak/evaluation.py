@@ -19,6 +19,7 @@ def predict_probabilities(predict_fn, images, batch_size=16):
 def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=()):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1, pixel accuracy; optionally E-measure and trimap mIoU.
 
+    Patches with object sizes (PatchSet.sizes) also get `size_scores` from the same predictions.
     e_measure adds "e_measure" (mean over classes) and "e_measure_per_class"
     (kerasweak.metrics.class_e_measures, mean over images); trimap_widths adds
     "trimap_miou" = {"boundary" | "non_boundary": {"w": mIoU}} from confusion
@@ -27,12 +28,14 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     num_classes = patches.num_classes
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     trimaps = {width: dict.fromkeys(TRIMAP_REGIONS, 0) for width in trimap_widths}
-    e_rows = []
+    e_rows, predictions = [], []
     for start in range(0, len(patches), batch_size):
         batch = patches.images[start:start + batch_size]
         labels = patches.masks[start:start + batch_size]
         predicted = labels_from_probabilities(np.asarray(predict_fn(batch.astype(np.float32))))
         matrix += confusion_matrix(labels, predicted, num_classes)
+        if patches.sizes is not None:
+            predictions.append(predicted)
         if e_measure:
             e_rows.append(class_e_measures(labels, predicted, num_classes))
         for width, regions in trimap_confusions(labels, predicted, num_classes, trimap_widths).items():
@@ -45,22 +48,23 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     if trimap_widths:
         scores["trimap_miou"] = {region: {str(width): present_class_miou(trimaps[width][region]) for width in trimap_widths}
                                  for region in TRIMAP_REGIONS}
+    if patches.sizes is not None:
+        scores.update(size_scores(patches.masks, np.concatenate(predictions), patches.sizes))
     return scores
 
 
-def evaluate_sizes(predict_fn, patches, batch_size=64):
-    """Object-size figures of a one-output segmenter ("Learning to segment from object sizes", eq. 22-23).
+def size_scores(masks, predicted, sizes):
+    """Object-size figures of binary predictions ("Learning to segment from object sizes", eq. 22-23).
 
-    image_iou: the mean over images of each image's IoU of foreground (prediction
-    at probability 0.5; an image where both are empty counts 1); size_error: the
-    mean squared error E between the masks' object sizes and the predictions'.
+    image_iou: the mean over images of each image's IoU of foreground (an image
+    where both are empty counts 1); size_error: the mean squared error E between
+    the given object sizes and the predictions' sizes.
     """
-    predicted = labels_from_probabilities(predict_probabilities(predict_fn, patches.images, batch_size)) > 0
-    truth = patches.masks > 0
+    predicted, truth = predicted > 0, masks > 0
     intersection = (predicted & truth).sum(axis=(1, 2))
     union = (predicted | truth).sum(axis=(1, 2))
     iou = np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
-    return {"image_iou": float(iou.mean()), "size_error": float(np.mean((patches.sizes - mask_sizes(predicted)) ** 2))}
+    return {"image_iou": float(iou.mean()), "size_error": float(np.mean((sizes - mask_sizes(predicted)) ** 2))}
 
 
 def _blend_window(size):

@@ -330,13 +330,10 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
 
 def evaluate_test(model, test, evaluation):
     """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22)."""
-    from .evaluation import evaluate_patches, evaluate_sizes
+    from .evaluation import evaluate_patches
 
-    metrics = evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
-                               trimap_widths=evaluation["trimap_widths"])
-    if test.sizes is not None:
-        metrics.update(evaluate_sizes(_predict_fn(model), test))
-    return metrics
+    return evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
+                            trimap_widths=evaluation["trimap_widths"])
 
 
 TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "semeda", "sobel", "sweep")
@@ -446,8 +443,9 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
                          "proportion_change": results["proportion_change"]})
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
     heading = sweep.get("heading", key)
+    logs = _finetune_logs(out, key, settings) if "finetune_curves" in sweep["plots"] else None
     for index, plot in enumerate(sweep["plots"]):
-        _sweep_plot(plot, out / ("sweep.png" if index == 0 else f"sweep_{plot}.png"), recipe, settings, out, key, heading, paper)
+        _sweep_plot(plot, out / ("sweep.png" if index == 0 else f"sweep_{plot}.png"), recipe, settings, heading, paper, logs)
     results = {"recipe": recipe["name"], "sweep": sweep["parameter"], "settings": settings, "config": config}
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
@@ -455,8 +453,8 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
                             list(settings[0]["summary"]["f1"]))
     if details:
         tables.append("\n".join(details[1:]) + "\n")
-    if "finetune_curves" in sweep["plots"]:
-        tables.append(curves_table(_finetune_logs(out, key, settings), heading))
+    if logs is not None:
+        tables.append(curves_table(logs, heading))
     write_text(out / "results.md", f"# {recipe['name']}\n\n" + "\n".join(tables))
     return results
 
@@ -480,7 +478,7 @@ def _finetune_logs(out, key, settings):
     return logs
 
 
-def _sweep_plot(plot, path, recipe, settings, out, key, heading, paper):
+def _sweep_plot(plot, path, recipe, settings, heading, paper, finetune_logs):
     from .figures import curves_figure, sweep_figure
 
     values = [value_text(s["value"]) for s in settings]
@@ -497,7 +495,7 @@ def _sweep_plot(plot, path, recipe, settings, out, key, heading, paper):
         sweep_figure(path, values, {"size fine-tuning": [s["summary"]["finetune_epoch_seconds"] for s in settings]},
                      heading, "seconds per epoch", title=title, percent=False)
     else:
-        curves_figure(path, _finetune_logs(out, key, settings), heading, title=f"{recipe['name']}: validation, seed 0")
+        curves_figure(path, finetune_logs, heading, title=f"{recipe['name']}: validation, seed 0")
 
 
 def sweep_table(recipe, settings, paper, heading, show_label_change=False):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from .data import make_dataset
-from .data.pipeline import EpochCounter, shuffle_by_epoch
+from .data.pipeline import EpochCounter
 from .data.augment import AUGMENTATIONS
 from .errors import KerasweakError
 from .io import write_json
@@ -115,14 +114,6 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     return model, seconds, {"epochs": float(epochs_run)}
 
 
-def random_flips(image, mask):
-    """Flip image and mask together, horizontally and vertically, each with probability 1/2 (the paper's augmentation)."""
-    coins = tf.random.uniform([2]) < 0.5
-    for axis, coin in ((1, coins[0]), (0, coins[1])):
-        image, mask = tf.cond(coin, lambda: (tf.reverse(image, [axis]), tf.reverse(mask, [axis])), lambda: (image, mask))
-    return image, mask
-
-
 def train_size_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
     """Object-size protocol (Baručić and Kybic, section 4.2) for one seed.
 
@@ -142,10 +133,8 @@ def train_size_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate
     backbone.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=keras.losses.BinaryCrossentropy())
     pre = train.subset(labelled)
     counter = EpochCounter()
-    pre_data = shuffle_by_epoch((pre.images.astype("float32"), pre.masks[..., None].astype("float32")), seed, counter.epoch)
-    if sizes["augment"]:
-        pre_data = pre_data.map(random_flips, num_parallel_calls=tf.data.AUTOTUNE)
-    pre_data = pre_data.batch(cfg["batch_size"]).prefetch(tf.data.AUTOTUNE)
+    pre_data = make_dataset(pre.images, pre.masks[..., None].astype("float32"), cfg["batch_size"], shuffle=True, seed=seed,
+                            augment=["flip_with_mask"] if sizes["augment"] else (), epoch=counter.epoch)
     val_masks = make_dataset(val.images, val.masks[..., None].astype("float32"), cfg["batch_size"])
     pre_seconds, pre_epochs = fit_stage(backbone, pre_data, val_masks, seed_dir / "pretrain", cfg["epochs"],
                                         cfg["patience"], verbose=verbose, callbacks=[counter])

@@ -12,7 +12,7 @@ from sklearn.metrics import jaccard_score
 
 from kerasweak.data import PatchSet, make_dataset, read_hippocampus, read_sizes_csv, sizes_for_sources
 from kerasweak.errors import KerasweakError
-from kerasweak.evaluation import evaluate_sizes
+from kerasweak.evaluation import evaluate_patches
 from kerasweak.methods import size_settings, size_targets
 from kerasweak.training import csv_column, fit_stage
 from test_cli import assert_clean_error, kerasweak
@@ -110,13 +110,13 @@ def _chessboard_size(mask):
     return 2 * ndimage.distance_transform_cdt(np.pad(mask, 1), metric="chessboard").max()
 
 
-def test_evaluate_sizes_matches_sklearn_iou_and_scipy_sizes():
+def test_size_scores_match_sklearn_iou_and_scipy_sizes():
     rng = np.random.default_rng(1)
     truth = (rng.random((6, 16, 16)) < 0.5).astype(np.uint8)
     probabilities = rng.random((6, 16, 16, 1)).astype(np.float32)
     patches = PatchSet(np.zeros((6, 16, 16, 1), np.uint8), truth, np.zeros((6, 1), np.float32), list("abcdef"), ["B", "F"],
                        np.zeros((2, 3), np.uint8), sizes=np.array([_chessboard_size(m) for m in truth], np.float32))
-    scores = evaluate_sizes(lambda batch: probabilities, patches)  # one batch of 6
+    scores = evaluate_patches(lambda batch: probabilities, patches)  # one batch of 6
     predicted = probabilities[..., 0] >= 0.5
     iou = np.mean([jaccard_score(t.ravel(), p.ravel()) for t, p in zip(truth, predicted)])
     error = np.mean([(_chessboard_size(t) - _chessboard_size(p.astype(np.uint8))) ** 2 for t, p in zip(truth, predicted)])

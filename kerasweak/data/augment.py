@@ -1,15 +1,16 @@
-"""Label-preserving augmentation and mosaics for training from class proportions (tf.data transforms).
+"""Label-preserving augmentation and mosaics (tf.data transforms on (image, label) pairs).
 
 A patch's class proportions are unchanged by flips, 90° rotations and colour
 jitter, so these augment SPSS without touching its labels. A k×k mosaic of
 equal-sized patches has, as its proportions, the mean of theirs (each patch is
 1/k² of its area; exact when every pixel of the patches is labelled, as the
-proportions then count every pixel). Both work on (image, proportions) pairs.
+proportions then count every pixel). Both work on (image, proportions) pairs;
+`flip_with_mask` flips an image and its mask together (supervised pre-training).
 """
 
 import tensorflow as tf
 
-AUGMENTATIONS = ("flip_rotate", "colour")
+AUGMENTATIONS = ("flip_rotate", "colour")  # the ones that keep proportion labels, offered by recipes
 COLOUR_JITTER = 0.1  # ± fraction for brightness (of 255) and contrast
 
 
@@ -27,12 +28,23 @@ def colour(image, proportions):
     return tf.clip_by_value(image, 0.0, 255.0), proportions
 
 
+def flip_with_mask(image, mask):
+    """Flip image and mask together, horizontally and vertically, each with probability 1/2 (the object-size paper's augmentation)."""
+    coins = tf.random.uniform([2]) < 0.5
+    for axis, coin in ((1, coins[0]), (0, coins[1])):
+        image, mask = tf.cond(coin, lambda: (tf.reverse(image, [axis]), tf.reverse(mask, [axis])), lambda: (image, mask))
+    return image, mask
+
+
+TRANSFORMS = {"flip_rotate": flip_rotate, "colour": colour, "flip_with_mask": flip_with_mask}
+
+
 def augmenter(names):
-    """(image, proportions) -> (image, proportions) applying the named augmentations in order."""
-    unknown = sorted(set(names) - set(AUGMENTATIONS))
+    """(image, label) -> (image, label) applying the named transforms (TRANSFORMS) in order."""
+    unknown = sorted(set(names) - set(TRANSFORMS))
     if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)}; known: {', '.join(AUGMENTATIONS)}")
-    transforms = [{"flip_rotate": flip_rotate, "colour": colour}[name] for name in names]
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}; known: {', '.join(TRANSFORMS)}")
+    transforms = [TRANSFORMS[name] for name in names]
 
     def apply(image, proportions):
         for transform in transforms:

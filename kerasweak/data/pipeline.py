@@ -40,8 +40,9 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
 
     `targets` is an array or a tuple/dict of arrays with the same first axis.
     Images stay in their raw 0-255 range: the models normalise them themselves.
-    For proportion targets only: `augment` names label-preserving augmentations
-    and `mosaic` = k > 1 tiles k×k shuffled patches into one input (see
+    `augment` names transforms of kerasweak.data.augment (those in AUGMENTATIONS
+    keep proportion targets exact; "flip_with_mask" flips mask targets along).
+    For proportion targets only, `mosaic` = k > 1 tiles k×k shuffled patches into one input (see
     kerasweak.data.augment); a batch then holds max(1, batch_size // k²) mosaics,
     so a step sees about as many pixels as without, and leftover patches wait for the next epoch.
     `epoch` (an EpochCounter's variable) makes the shuffle order a function of (seed, epoch), so resuming replays it.

@@ -1,0 +1,20 @@
+"""Shared timing for the benchmarks: median training-step times of several models, steps interleaved."""
+
+import time
+
+import numpy as np
+
+
+def interleaved_step_medians(runs, images, steps):
+    """{name: median seconds of `model.train_on_batch(images, target)`} for runs = {name: (model, target)}.
+
+    One step of each model in turn, `steps` rounds, so machine load affects every model alike.
+    Call each model once beforehand to trace and warm it up.
+    """
+    times = {name: [] for name in runs}
+    for _ in range(steps):
+        for name, (model, target) in runs.items():
+            start = time.perf_counter()
+            model.train_on_batch(images, target)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
