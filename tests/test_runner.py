@@ -31,3 +31,7 @@ def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
     retrained = {**config, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
     with pytest.raises(KerasweakError, match="different recipe or options"):
         _check_same_config(tmp_path / "config.json", retrained)
+    with_new_unset_option = {**config, "sizes_csv": None}  # an option added after the folder was written
+    _check_same_config(tmp_path / "config.json", with_new_unset_option)
+    with pytest.raises(KerasweakError, match="different recipe or options"):
+        _check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
