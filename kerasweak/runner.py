@@ -317,7 +317,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         done = seed_dir / "metrics.json"
         if done.exists():
             echo(f"seed {seed}: finished earlier, skipping")
-            seed_metrics.append(json.loads(done.read_text()))
+            seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, echo))
             continue
         seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
@@ -333,6 +333,23 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}{edges}, {seconds:.0f} s")
 
     return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
+
+
+def _with_evaluation_figures(metrics, seed_dir, test, evaluation, echo=print):
+    """A finished seed's metrics, completed with the [evaluation] figures it lacks (asked for after it finished).
+
+    They are computed from the seed's saved model.keras and written back to its
+    metrics.json; without the model the seed keeps what it has.
+    """
+    wanted = (["e_measure"] if evaluation["e_measure"] else []) + (["trimap_miou"] if evaluation["trimap_widths"] else [])
+    model_path = Path(seed_dir) / "model.keras"
+    if all(key in metrics for key in wanted) or not model_path.exists():
+        return metrics
+    echo(f"{Path(seed_dir).name}: adding {', '.join(key for key in wanted if key not in metrics)} from its model.keras")
+    figures = evaluate_test(keras.saving.load_model(model_path, compile=False), test, evaluation)
+    metrics = {**metrics, **{key: value for key, value in figures.items() if key not in metrics}}
+    write_json(Path(seed_dir) / "metrics.json", metrics)
+    return metrics
 
 
 def evaluate_test(model, test, evaluation):

@@ -35,3 +35,25 @@ def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
     _check_same_config(tmp_path / "config.json", with_new_unset_option)
     with pytest.raises(KerasweakError, match="different recipe or options"):
         _check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
+
+
+def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
+    """A seed finished before [evaluation] asked for E-measure/trimap gets them from its model.keras, once."""
+    import json
+
+    from kerasweak.data import synthetic_patches
+    from kerasweak.models import build_unet
+    from kerasweak.runner import _with_evaluation_figures, evaluate_test
+
+    test = synthetic_patches(n=4, size=32, num_classes=3)
+    model = build_unet(3, base_filters=4)
+    model.save(tmp_path / "model.keras")
+    old = {"miou": 0.25, "seed": 0}
+    evaluation = {"e_measure": True, "trimap_widths": [1, 3]}
+    completed = _with_evaluation_figures(old, tmp_path, test, evaluation, echo=lambda _: None)
+    reference = evaluate_test(model, test, evaluation)
+    assert completed["miou"] == 0.25  # what the seed had is kept
+    assert completed["e_measure"] == pytest.approx(reference["e_measure"])
+    assert completed["trimap_miou"] == reference["trimap_miou"]
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(completed))
+    assert _with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old
