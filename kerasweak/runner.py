@@ -29,7 +29,6 @@ import tensorflow as tf
 from .data import (clustered_proportions, find_dataset, noisy_proportions, read_dubai, read_epfl, read_hippocampus,
                    read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
 from .data.degrade import DEGRADE_MODES
-from .distribute import distribution_strategy
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method, section_settings
@@ -266,12 +265,8 @@ def degrade_proportions(recipe, proportions):
 
 
 def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print,
-               sizes_csv=None, deterministic=False, strategy=None):
+               sizes_csv=None, deterministic=False):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
-
-    `strategy` ("none", "mirrored", "multiworker" or a tf.distribute.Strategy, see
-    kerasweak.distribute) is what every model is built, compiled and trained under;
-    the recipe's batch_size is then the global batch, split across the replicas.
 
     `deterministic` turns on TensorFlow op determinism for the rest of the
     process (every seed is already seeded: Python, NumPy, TF and the tf.data
@@ -282,7 +277,6 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     `sizes_csv` replaces the object sizes derived from the masks with a user's
     (see kerasweak.data.sizes); every image needs one.
     """
-    strategy = distribution_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
     if epochs is not None:
@@ -290,7 +284,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if "sweep" in recipe:
-        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv, strategy)
+        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     evaluation = evaluation_settings(recipe)
@@ -321,9 +315,8 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
             continue
         seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
-        with strategy.scope():
-            model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
-                                                                 lambda trained: evaluate_test(trained, test, evaluation))
+        model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
+                                                             lambda trained: evaluate_test(trained, test, evaluation))
         metrics = {**evaluate_test(model, test, evaluation), **extra, "train_seconds": seconds, "seed": seed}
         model.save(seed_dir / "model.keras")
         write_json(done, metrics)
@@ -437,8 +430,7 @@ def _sweep_settings(recipe):
     return sweep, section, key
 
 
-def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None,
-              strategy=None):
+def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None):
     """One run_recipe per value of the [sweep] parameter, then a table and plots.
 
     `parameter = "section.key"` names the recipe setting swept, e.g. "degrade.noise"
@@ -467,7 +459,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
             echo(f"{setting}: running {n_seeds} seed{'s' if n_seeds > 1 else ''}")
             sub = _merge(base, {"name": f"{recipe['name']}/{setting}", section: {key: value}})
             results = run_recipe(sub, data, done.parent, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
-                                 echo=echo, sizes_csv=sizes_csv, strategy=strategy)
+                                 echo=echo, sizes_csv=sizes_csv)
         settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
                          "proportion_change": results["proportion_change"]})
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
