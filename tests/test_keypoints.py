@@ -132,3 +132,62 @@ def test_missing_file_and_header_are_errors(tmp_path):
     path = _write(tmp_path, "points.csv", "image,label,x,y\na.png,sky,1,1\n")
     with pytest.raises(KerasweakError, match="line 1: header must name the columns image, class, x, y"):
         read_keypoints_file(path, ["a.png"], [(6, 5)], CLASSES)
+
+
+def _read_or_clear_error(path):
+    """Read `path` for two 6×5 images; a result must be point arrays, an error one line naming the file."""
+    try:
+        labels, weights = read_keypoints_file(path, ["a.png", "b.png"], [(6, 5), (6, 5)], CLASSES)
+    except KerasweakError as err:
+        assert str(err).startswith(f"{path}: ") and "\n" not in str(err)
+    else:
+        assert labels.shape == weights.shape == (2, 6, 5, 3)
+        assert set(np.unique(weights)) <= {0, 1} and (labels <= weights).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(["points.csv", "points.json"]))
+def test_arbitrary_bytes_give_keypoints_or_a_clear_error(tmp_path_factory, data, name):
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_bytes(data)
+    _read_or_clear_error(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=120), st.sampled_from([("points.csv", "image,class,x,y\n"), ("points.json", "[")]))
+def test_arbitrary_text_after_a_header_gives_keypoints_or_a_clear_error(tmp_path_factory, text, kind):
+    name, start = kind
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_text(start + text, encoding="utf-8")
+    _read_or_clear_error(path)
+
+
+COORDINATES = st.one_of(st.integers(-3, 8), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                        st.sampled_from(["2", " 1 ", "", "nan", "1e400", "x"]), st.none(), st.booleans())
+KEYPOINT_ROWS = st.lists(st.fixed_dictionaries({
+    "image": st.one_of(st.sampled_from(["a.png", "b.png", "c.png", ""]), st.integers(), st.none()),
+    "class": st.one_of(st.sampled_from([*CLASSES, "water", "", "Sky"]), st.integers(0, 3)),
+    "x": COORDINATES, "y": COORDINATES,
+}), max_size=5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(KEYPOINT_ROWS, st.booleans())
+def test_structured_but_wrong_keypoints_give_arrays_or_a_clear_error(tmp_path_factory, rows, as_json):
+    folder = tmp_path_factory.mktemp("fuzz")
+    if as_json:
+        path = folder / "points.json"
+        path.write_text(json.dumps(rows, indent=1))
+    else:
+        path = folder / "points.csv"
+        path.write_text("image,class,x,y\n" + "".join(f"{r['image']},{r['class']},{r['x']},{r['y']}\n" for r in rows))
+    _read_or_clear_error(path)
+
+
+def test_huge_numbers_and_deep_nesting_are_clear_errors(tmp_path):
+    huge = _write(tmp_path, "huge.json", '[{"image": "a.png", "class": "sky", "x": 1' + "0" * 400 + ', "y": 0}]')
+    with pytest.raises(KerasweakError, match="line 1: x and y must be numbers"):
+        read_keypoints_file(huge, ["a.png"], [(6, 5)], CLASSES)
+    deep = _write(tmp_path, "deep.json", "[" * 100_000)
+    with pytest.raises(KerasweakError, match=r"invalid JSON \(nested too deeply\)"):
+        read_keypoints_file(deep, ["a.png"], [(6, 5)], CLASSES)

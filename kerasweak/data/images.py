@@ -8,20 +8,35 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import KerasweakError
 
 _SUPPORTED_MODES = {"L", "RGB", "RGBA", "P", "LA", "1"}
+SUPPORTED_DEPTHS = "8 bits per channel: grayscale, RGB, RGBA or palette"
+
+
+def _stored_mode(img):
+    """The mode the file stores, e.g. 'RGB;16B' for a 16-bit RGB PNG that Pillow would silently cut to 8 bits."""
+    for tile in img.tile:
+        raw_mode = tile[3][0] if isinstance(tile[3], tuple) and tile[3] else tile[3]
+        if isinstance(raw_mode, str) and ";16" in raw_mode:
+            return raw_mode
+    return img.mode
 
 
 def _open(path):
     path = Path(path)
     try:
         with Image.open(path) as img:
+            mode = _stored_mode(img)
+            if mode not in _SUPPORTED_MODES:
+                depth = "16 bits per channel; " if ";16" in mode else ""
+                raise KerasweakError(f"unsupported image mode {mode!r} ({depth}kerasweak reads {SUPPORTED_DEPTHS})", path)
             img.load()  # raises on truncated data
-            if img.mode not in _SUPPORTED_MODES:
-                raise KerasweakError(f"unsupported image mode {img.mode!r} (need 8-bit L, RGB, RGBA or palette)", path)
             return img.copy()
     except FileNotFoundError:
         raise KerasweakError("file not found", path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise KerasweakError(f"cannot decode image ({err})", path) from None
+    except UnidentifiedImageError:
+        raise KerasweakError("cannot decode image: not an image file, or an unknown format", path) from None
+    except (OSError, SyntaxError) as err:
+        problem = "the file is truncated" if "truncated" in str(err) else str(err)
+        raise KerasweakError(f"cannot decode image: {problem}", path) from None
 
 
 def read_image(path, channels=3):

@@ -87,6 +87,8 @@ def _json_rows(text, path):
         entries = json.loads(text)
     except json.JSONDecodeError as err:
         raise KerasweakError(f"line {err.lineno}: invalid JSON ({err.msg})", path) from None
+    except RecursionError:
+        raise KerasweakError("invalid JSON (nested too deeply)", path) from None
     if not isinstance(entries, list):
         raise KerasweakError('expected a JSON list of {"image", "class", "x", "y"} objects', path)
     decoder, position = json.JSONDecoder(), text.index("[") + 1
@@ -137,7 +139,7 @@ def read_keypoints_file(path, image_names, image_shapes, class_names, num_classe
             raise KerasweakError(f"line {line}: unknown class {name!r}; known: {', '.join(map(str, class_names))}", path)
         try:
             x, y = float(x), float(y)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise KerasweakError(f"line {line}: x and y must be numbers", path) from None
         i = images[str(image)]
         height, width = shapes[i]

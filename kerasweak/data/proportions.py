@@ -33,8 +33,9 @@ def proportions_from_masks(masks, num_classes, ignore_label=IGNORE_LABEL):
 def read_proportions_csv(path, class_names=None):
     """Return (image paths, (N, C) float32 proportions, class names) from a CSV.
 
-    Rows must have one value per class, be finite, non-negative and sum to 1
-    within 0.01; each violation is an error naming the file and the row.
+    The header names at least two classes; rows must have one value per class,
+    be finite, non-negative and sum to 1 within 0.01; each violation is an
+    error naming the file and the row.
     """
     path = Path(path)
     try:
@@ -51,8 +52,8 @@ def read_proportions_csv(path, class_names=None):
     names = header[1:]
     if class_names is not None and len(names) != len(class_names):
         raise KerasweakError(f"header has {len(names)} classes, expected {len(class_names)} ({', '.join(class_names)})", path)
-    if not names:
-        raise KerasweakError("header names no classes", path)
+    if len(names) < 2:
+        raise KerasweakError(f"header must name at least 2 classes after 'image', found {len(names)}", path)
     images, values = [], []
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):

@@ -1,0 +1,276 @@
+"""The bad-input catalogue (docs/bad-input.md), row by row, through the real `kerasweak` command.
+
+Every CLI row must exit non-zero with exactly one stderr line, `error: PATH: problem`,
+no traceback, and no file written in --out. Keypoint files enter no command yet,
+so their rows go through the library reader.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerasweak.data import read_keypoints_file
+from kerasweak.errors import KerasweakError
+from test_cli import kerasweak
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
+DUBAI_HOW_TO = ("no aerial-dubai data here; download the Kaggle dataset humansintheloop/semantic-segmentation-of-aerial-imagery "
+                "and pass --data to the folder holding 'Tile 1' … 'Tile 8' (each with images/ and masks/)")
+HIPPOCAMPUS_HOW_TO = ("no hippocampus data here; download Task04_Hippocampus of the Medical Segmentation Decathlon "
+                      "(medicaldecathlon.com) and pass --data to the folder holding imagesTr/ and labelsTr/")
+EIGHT_BITS = "kerasweak reads 8 bits per channel: grayscale, RGB, RGBA or palette"
+
+
+class Case:
+    """Inputs for one catalogue row: tmp_path, the output folder and the fixtures a row builds on."""
+
+    def __init__(self, tmp_path, request):
+        self.tmp = tmp_path
+        self.out = tmp_path / "out"
+        self.request = request
+
+    def fixture(self, name):
+        return self.request.getfixturevalue(name)
+
+    def dubai_recipe(self, data=None, recipe=None):
+        """A run of the tiny SPSS recipe on fake Aerial Dubai (or on `data`): fails while reading, before training."""
+        recipe = recipe or self.fixture("tiny_recipe")("spss")
+        return ["recipe", recipe, "--data", data or self.fixture("fake_dubai"), "--out", self.out]
+
+    def proportions(self, *rows, header="image,a,b,c"):
+        """train-proportions on a CSV of `rows` naming 40×40 PNGs beside it."""
+        for name in ("x.png", "y.png"):
+            Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(self.tmp / name)
+        csv_path = self.tmp / "props.csv"
+        csv_path.write_text(header + "\n" + "\n".join(rows) + "\n")
+        return ["train-proportions", csv_path, "--out", self.out, "--recipe", self.fixture("tiny_recipe")("spss")]
+
+    def sizes(self, text):
+        sizes_csv = self.tmp / "sizes.csv"
+        sizes_csv.write_text(text)
+        return ["recipe", "hippocampus-size", "--data", self.fixture("fake_hippocampus"), "--out", self.out, "--sizes", sizes_csv]
+
+    def export(self, **metadata):
+        """A copy of the tiny exported U-Net, with kerasweak.json changed by `metadata`."""
+        model = self.tmp / "model"
+        shutil.copytree(self.fixture("tiny_export"), model)
+        meta = json.loads((model / "kerasweak.json").read_text())
+        (model / "kerasweak.json").write_text(json.dumps({**meta, **metadata}))
+        return model
+
+    def predict(self, model, out=None):
+        image = self.fixture("fake_dubai") / "Tile 1" / "images" / "image_part_001.jpg"
+        return ["predict", model, image, "--out", out or self.out / "mask.png", "--tile", 32, "--overlap", 8]
+
+
+def _corrupt_image(case):
+    image = case.fixture("fake_dubai") / "Tile 2" / "images" / "image_part_001.jpg"
+    image.write_text("<html>404 Not Found</html>")
+    return case.dubai_recipe(), image
+
+
+def _truncated_image(case):
+    image = case.fixture("fake_dubai") / "Tile 2" / "images" / "image_part_002.jpg"
+    image.write_bytes(image.read_bytes()[:1000])
+    return case.dubai_recipe(), image
+
+
+def _sixteen_bit_image(case):
+    args = case.proportions("x.png,0.2,0.3,0.5", "y.png,1,0,0")
+    Image.fromarray(np.full((40, 40), 1000, np.uint16)).save(case.tmp / "y.png")
+    return args, case.tmp / "y.png"
+
+
+def _unknown_mask_colour(case):
+    mask = case.fixture("fake_dubai") / "Tile 1" / "masks" / "image_part_002.png"
+    rgb = np.array(Image.open(mask).convert("RGB"))
+    rgb[20, 20] = (255, 0, 255)
+    Image.fromarray(rgb).save(mask)
+    return case.dubai_recipe(), mask
+
+
+def _proportions_row(row):
+    return lambda case: (case.proportions("x.png,0.2,0.3,0.5", row), case.tmp / "props.csv")
+
+
+def _one_class_header(case):
+    return case.proportions("x.png,1", "y.png,1", header="image,a"), case.tmp / "props.csv"
+
+
+def _missing_proportions_file(case):
+    args = case.proportions("x.png,1,0,0")
+    (case.tmp / "props.csv").unlink()
+    return args, case.tmp / "props.csv"
+
+
+def _third_label_value(case):
+    import tifffile
+
+    root = case.fixture("fake_epfl")
+    labels = tifffile.imread(root / "training_groundtruth.tif")
+    labels[0, :2, :3] = 128
+    tifffile.imwrite(root / "training_groundtruth.tif", labels)
+    return ["recipe", "em-spss", "--data", root.parent, "--out", case.out], root / "training_groundtruth.tif"
+
+
+def _sizes_file(text):
+    return lambda case: (case.sizes(text), case.tmp / "sizes.csv")
+
+
+def _image_smaller_than_patch(case):
+    image = case.fixture("fake_dubai") / "Tile 1" / "images" / "image_part_001.jpg"
+    return case.dubai_recipe(recipe="dubai-spss"), image
+
+
+def _empty_data_folder(case):
+    empty = case.tmp / "empty"
+    empty.mkdir()
+    return case.dubai_recipe(data=empty), empty
+
+
+def _missing_data_folder(case):
+    return case.dubai_recipe(data=case.tmp / "nowhere"), case.tmp / "nowhere"
+
+
+def _out_under_a_file(case):
+    blocker = case.tmp / "file"
+    blocker.write_text("")
+    case.out = blocker / "out"
+    return case.dubai_recipe(), case.out
+
+
+def _predict_out_under_a_file(case):
+    blocker = case.tmp / "file"
+    blocker.write_text("")
+    return case.predict(case.fixture("tiny_export"), out=blocker / "masks" / "mask.png"), blocker / "masks"
+
+
+def _predict_out_is_a_folder(case):
+    case.out.mkdir()
+    return case.predict(case.fixture("tiny_export"), out=case.out), case.out
+
+
+def _not_a_model(case):
+    folder = case.tmp / "not-a-model"
+    folder.mkdir()
+    return case.predict(folder), folder
+
+
+def _broken_model_metadata(case):
+    model = case.export()
+    (model / "kerasweak.json").write_text("{not json")
+    return case.predict(model), model
+
+
+def _mask_free_model_to_evaluate(case):
+    model = case.export(dataset="proportions-csv")
+    return ["evaluate", model, "--data", case.fixture("fake_dubai")], model
+
+
+def _size_model_on_other_data(case):
+    from kerasweak.runner import load_recipe
+
+    model = case.export(method="sizes", recipe=load_recipe("hippocampus-size"), dataset="hippocampus")
+    data = case.fixture("fake_dubai")
+    return ["evaluate", model, "--data", data], data
+
+
+CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -> (CLI arguments, PATH))
+    "corrupt-image": ("cannot decode image: not an image file, or an unknown format", _corrupt_image),
+    "truncated-image": ("cannot decode image: the file is truncated", _truncated_image),
+    "16-bit-image": (f"unsupported image mode 'I;16B' (16 bits per channel; {EIGHT_BITS})", _sixteen_bit_image),
+    "unknown-mask-colour": ("unknown mask colour #FF00FF (1 pixels) is not in the palette", _unknown_mask_colour),
+    "proportions-not-summing-to-1": ("line 3: proportions sum to 0.9000, not 1", _proportions_row("y.png,0.2,0.3,0.4")),
+    "proportions-nan": ("line 3: proportions must be finite (found NaN or inf)", _proportions_row("y.png,nan,0.5,0.5")),
+    "proportions-negative": ("line 3: proportions must not be negative", _proportions_row("y.png,-0.5,1.0,0.5")),
+    "proportions-wrong-class-count": ("line 3: 2 proportions, expected 3", _proportions_row("y.png,0.5,0.5")),
+    "proportions-one-class": ("header must name at least 2 classes after 'image', found 1", _one_class_header),
+    "proportions-missing-file": ("proportions file not found", _missing_proportions_file),
+    "mask-with-an-extra-class": ("label value 128 (6 pixels) is not 0 or 255", _third_label_value),
+    "sizes-negative": ("line 2: size -3 must be a finite number >= 0",
+                       _sizes_file("image,size\nimagesTr/hippocampus_000.nii.gz[z=0],-3\n")),
+    "sizes-wrong-header": ("expected a header 'image,size' and one row per image",
+                           _sizes_file("image,diameter\nimagesTr/hippocampus_000.nii.gz[z=0],3\n")),
+    "image-smaller-than-patch": ("image 96x72 is smaller than a 224x224 patch", _image_smaller_than_patch),
+    "empty-data-folder": (DUBAI_HOW_TO, _empty_data_folder),
+    "missing-data-folder": ("data folder does not exist", _missing_data_folder),
+    "out-under-a-file": ("output folder is not writable (Not a directory)", _out_under_a_file),
+    "predict-out-under-a-file": ("output folder is not writable (Not a directory)", _predict_out_under_a_file),
+    "predict-out-is-a-folder": ("is a folder; --out takes the name of the PNG to write", _predict_out_is_a_folder),
+    "not-a-model": ("not a kerasweak model folder (no kerasweak.json)", _not_a_model),
+    "broken-model-metadata": ("kerasweak.json is not valid JSON "
+                              "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
+                              _broken_model_metadata),
+    "mask-free-model-to-evaluate": ("model was trained on proportions-csv data, which has no masks to score it against; "
+                                    "evaluate takes models of recipes on aerial-dubai, epfl-em, hippocampus",
+                                    _mask_free_model_to_evaluate),
+    "size-model-on-other-data": (HIPPOCAMPUS_HOW_TO, _size_model_on_other_data),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """A tiny six-class U-Net exported by kerasweak.runner.export_segmenter, with Aerial Dubai metadata."""
+    from kerasweak.data import DUBAI_CLASSES, DUBAI_PALETTE
+    from kerasweak.models import build_unet
+    from kerasweak.runner import export_segmenter, load_recipe
+
+    recipe = load_recipe("dubai-spss")
+    path = tmp_path_factory.mktemp("export") / "model"
+    export_segmenter(build_unet(6, base_filters=2, channels=3), path, {
+        "method": "spss", "recipe": recipe, "dataset": recipe["dataset"], "class_names": DUBAI_CLASSES,
+        "palette": DUBAI_PALETTE.tolist(), "num_outputs": 6, "patch_size": 224, "channels": 3, "split": recipe["data"]})
+    return path
+
+
+def _files_in(folder):
+    """Every file under `folder` (none if it is not a folder)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("row", CLI_ROWS)
+def test_bad_input_gets_one_line_naming_file_and_problem_and_leaves_nothing(tmp_path, request, row):
+    case = Case(tmp_path, request)
+    problem, make = CLI_ROWS[row]
+    args, path = make(case)
+    result = kerasweak(*args, cwd=tmp_path)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"error: {path}: {problem}"]
+    assert _files_in(case.out) == []
+
+
+KEYPOINT_ROWS = {  # row: (file name, text, problem)
+    "keypoint-outside-image-csv": ("points.csv", "image,class,x,y\na.png,sky,1,1\na.png,tree,5,2\n",
+                                   "line 3: point (5, 2) is outside the 5x6 image 'a.png'"),
+    "keypoint-unknown-class-csv": ("points.csv", "image,class,x,y\na.png,water,1,1\n",
+                                   "line 2: unknown class 'water'; known: sky, tree, road"),
+    "keypoint-outside-image-json": ("points.json", '[{"image": "a.png", "class": "sky", "x": 0, "y": 6}]',
+                                    "line 1: point (0, 6) is outside the 5x6 image 'a.png'"),
+    "keypoint-unknown-image-json": ("points.json", '[\n {"image": "b.png", "class": "sky", "x": 0, "y": 0}\n]',
+                                    "line 2: unknown image 'b.png'"),
+}
+
+
+@pytest.mark.parametrize("row", KEYPOINT_ROWS)
+def test_bad_keypoint_files_get_one_line_naming_file_and_problem(tmp_path, row):
+    name, text, problem = KEYPOINT_ROWS[row]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(KerasweakError) as err:
+        read_keypoints_file(path, ["a.png"], [(6, 5)], ["sky", "tree", "road"])
+    assert str(err.value) == f"{path}: {problem}"
+
+
+def test_the_catalogue_lists_every_row_with_its_exact_problem():
+    """docs/bad-input.md names each row and its error text, as the tests above check them."""
+    catalogue = CATALOGUE.read_text()
+    problems = {**{row: problem for row, (problem, _) in CLI_ROWS.items()},
+                **{row: problem for row, (_, _, problem) in KEYPOINT_ROWS.items()}}
+    for row, problem in problems.items():
+        assert f"`{row}`" in catalogue, row
+        assert problem in catalogue, (row, problem)
