@@ -1,5 +1,6 @@
 """The `kerasweak` command: parses arguments and calls library functions."""
 
+import math
 import os
 import sys
 
@@ -21,6 +22,7 @@ def _import_tensorflow_quietly():
 
 _import_tensorflow_quietly()
 
+from kerasweak.distribute import STRATEGIES  # noqa: E402
 from kerasweak.errors import KerasweakError  # noqa: E402
 
 
@@ -48,13 +50,15 @@ def recipes_command():
 @click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches (quick runs).")
 @click.option("--sizes", "sizes_csv", type=click.Path(), help="CSV 'image,size' replacing the object sizes derived from masks.")
 @click.option("--deterministic", is_flag=True, help="TF op determinism: the same seed gives the same metrics (slower).")
-def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, deterministic):
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="none", show_default=True,
+              help="tf.distribute: all local GPUs (or CPUs), or the workers in $TF_CONFIG; batch_size is the global batch.")
+def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, deterministic, strategy):
     """Run recipe NAME (a packaged name, or a path to a TOML file); a sweep recipe runs every setting."""
     from kerasweak.runner import run_recipe
 
     out = out or os.path.join("runs", name)
     results = run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo,
-                         sizes_csv=sizes_csv, deterministic=deterministic)
+                         sizes_csv=sizes_csv, deterministic=deterministic, strategy=strategy)
     click.echo(open(os.path.join(out, "results.md")).read())
     made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png and model/"
     click.echo(f"wrote {out}/results.json, results.md, {made}")
@@ -113,9 +117,19 @@ def evaluate_command(model, data, split):
     from kerasweak.inference import evaluate_export
 
     scores = evaluate_export(model, data=data, split=split)
-    click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}")
+    e_measure = f"  E-measure {100 * scores['e_measure']:.1f}" if "e_measure" in scores else ""
+    click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}{e_measure}")
     for name in scores["f1"]:
-        click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}")
+        class_e_measure = f"  E {_percent(scores['e_measure_per_class'][name]):>5s}" if e_measure else ""
+        click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}{class_e_measure}")
+    for region, by_width in scores.get("trimap_miou", {}).items():
+        figures = "  ".join(f"w={width} {_percent(miou)}" for width, miou in by_width.items())
+        click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")
+
+
+def _percent(fraction):
+    """A fraction as a percentage; "–" for NaN (nothing to score, e.g. a trimap band as wide as the patch)."""
+    return "–" if math.isnan(fraction) else f"{100 * fraction:.1f}"
 
 
 def main():

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import KerasweakError
 from .io import check_writable, write_text
 from .runner import (detail_tables, load_test_patches, markdown_table, score_columns, setting_name, shown_classes,
-                     table_notes, value_text)
+                     sweep_key, table_notes, value_text)
 
 
 def _results(folder):
@@ -35,7 +35,7 @@ def read_runs(outs):
         recipe = results["config"]["recipe"]
         label = recipe.get("label", recipe["name"])
         if "settings" in results:
-            key = recipe["sweep"]["parameter"].partition(".")[2]
+            key = sweep_key(recipe["sweep"])
             heading = recipe["sweep"].get("heading", key)
             for setting in results["settings"]:
                 folder = out / setting_name(key, setting["value"])

@@ -8,7 +8,9 @@ import numpy as np
 from .data import read_image
 from .errors import KerasweakError
 from .evaluation import evaluate_patches, predict_tiled
-from .io import atomic_path
+from .io import atomic_path, check_writable
+
+METADATA_KEYS = ("method", "recipe", "dataset", "class_names", "palette", "num_outputs", "channels")
 
 
 def load_export(path, expected_methods=None):
@@ -19,7 +21,13 @@ def load_export(path, expected_methods=None):
     meta_path = path / "kerasweak.json"
     if not meta_path.is_file():
         raise KerasweakError("not a kerasweak model folder (no kerasweak.json)", path)
-    metadata = json.loads(meta_path.read_text())
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise KerasweakError(f"kerasweak.json is not valid JSON ({err})", path) from None
+    missing = [key for key in METADATA_KEYS if key not in metadata] if isinstance(metadata, dict) else list(METADATA_KEYS)
+    if missing:
+        raise KerasweakError(f"kerasweak.json lacks {', '.join(missing)}; export the model again with this kerasweak", path)
     if expected_methods and metadata["method"] not in expected_methods:
         raise KerasweakError(f"model was trained by method {metadata['method']!r}; this command needs {' or '.join(expected_methods)}", path)
     try:
@@ -41,13 +49,16 @@ def predict_file(model_path, image_path, out, tile=448, overlap=64):
 
     from .metrics import labels_from_probabilities
 
+    out = Path(out)
+    if out.is_dir():
+        raise KerasweakError("is a folder; --out takes the name of the PNG to write", out)
+    check_writable(out.parent)
     predict_fn, metadata = load_export(model_path)
     image = read_image(image_path, channels=metadata["channels"])
     probabilities = predict_tiled(predict_fn, image, metadata["num_outputs"], tile, overlap)
     mask = _colour(labels_from_probabilities(probabilities), metadata["palette"])
     base = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
     overlay = (0.5 * base + 0.5 * mask).astype(np.uint8)
-    out = Path(out)
     for path, picture in ((out, mask), (out.with_name(out.stem + "_overlay.png"), overlay)):
         with atomic_path(path) as tmp:
             if not cv2.imwrite(str(tmp) + ".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
@@ -57,9 +68,18 @@ def predict_file(model_path, image_path, out, tile=448, overlap=64):
 
 
 def evaluate_export(model_path, data=None, split="test"):
-    """Scores of an exported model on its recipe's test split (or on all patches)."""
-    from .runner import load_patches, load_test_patches
+    """Scores of an exported model on its recipe's test split (or on all patches).
+
+    They include the E-measure and trimap mIoU when the recipe's [evaluation]
+    section (kept in kerasweak.json) asks for them, as the run reported them.
+    """
+    from .runner import READERS, evaluation_settings, load_patches, load_test_patches
 
     predict_fn, metadata = load_export(model_path)
-    patches = (load_test_patches if split == "test" else load_patches)(metadata["recipe"], data)
-    return evaluate_patches(predict_fn, patches)
+    if metadata["dataset"] not in READERS:
+        raise KerasweakError(f"model was trained on {metadata['dataset']} data, which has no masks to score it against; "
+                             f"evaluate takes models of recipes on {', '.join(READERS)}", model_path)
+    recipe = metadata["recipe"]
+    evaluation = evaluation_settings(recipe)
+    patches = (load_test_patches if split == "test" else load_patches)(recipe, data)
+    return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])

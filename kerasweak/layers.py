@@ -27,6 +27,48 @@ class ProportionHead(keras.layers.Layer):
         return super().get_config()
 
 
+def edge_aware_smoothness(images, class_maps, sigma):
+    """Per image: Σ over 4-neighbour pixel pairs (i, j) of Σ_c |p_ic − p_jc| · exp(−‖I_i − I_j‖² / (2σ²)), over H·W.
+
+    Images (B, H, W, K) in raw 0-255 units (σ in the same units, ‖·‖ over the K
+    channels), class maps (B, H, W, C). Each horizontal and vertical pair counts
+    once; the sum is divided by the pixel count, so a weight means the same at every size.
+    """
+    x, p = ops.cast(images, "float32"), ops.cast(class_maps, "float32")
+    pairs = ((x[:, 1:] - x[:, :-1], p[:, 1:] - p[:, :-1]), (x[:, :, 1:] - x[:, :, :-1], p[:, :, 1:] - p[:, :, :-1]))
+    total = sum(ops.sum(ops.sum(ops.abs(dp), axis=-1) * ops.exp(-ops.sum(ops.square(dx), axis=-1) / (2.0 * sigma ** 2)),
+                        axis=(1, 2)) for dx, dp in pairs)
+    return total / ops.cast(ops.shape(p)[1] * ops.shape(p)[2], "float32")
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
+class EdgeAwareSmoothness(keras.layers.Layer):
+    """A smoothness prior that needs no masks: (images, class maps) -> class maps, adding a loss.
+
+    Adds `weight` × the batch mean of `edge_aware_smoothness(images, class_maps, sigma)`
+    with `add_loss`, so a plain `fit` minimises it beside the compiled losses:
+    neighbouring pixels of similar colour are pushed to the same class, while
+    changes of class across image edges cost little. Returns the class maps
+    unchanged. Float32 even under a mixed-precision policy.
+    """
+
+    def __init__(self, weight, sigma=15.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+        self.sigma = float(sigma)
+
+    def call(self, images, class_maps):
+        self.add_loss(self.weight * ops.mean(edge_aware_smoothness(images, class_maps, self.sigma)))
+        return class_maps
+
+    def compute_output_shape(self, images_shape, class_maps_shape):
+        return class_maps_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight, "sigma": self.sigma}
+
+
 @keras.saving.register_keras_serializable(package="kerasweak")
 class SemedaNet(keras.layers.Layer):
     """The SEMEDA edge network g_φ (section 3.4): C-channel class maps -> 2-channel edge map.
@@ -37,7 +79,8 @@ class SemedaNet(keras.layers.Layer):
     `call(x, return_embeddings=True)` returns the L = 3 layer outputs ψ_1..ψ_3
     that SemedaLoss compares (eq. 5). Set `trainable = False` to freeze it; the
     flag is in the config and reaches the convolutions at construction, so a
-    frozen net stays frozen after a `.keras` round trip. Float32 throughout.
+    frozen net stays frozen after a `.keras` round trip. Float32 weights; `call`
+    computes in float32, `embeddings` in a dtype of the caller's choice.
     """
 
     WIDTHS = (16, 32, 2)
@@ -58,12 +101,22 @@ class SemedaNet(keras.layers.Layer):
             shape = conv.compute_output_shape(shape)
 
     def call(self, class_maps, return_embeddings=False):
-        x = ops.cast(class_maps, "float32")
+        embeddings = self.embeddings(class_maps, compute_dtype="float32")
+        return embeddings if return_embeddings else embeddings[-1]
+
+    def embeddings(self, class_maps, depth=None, compute_dtype="float32"):
+        """The outputs ψ_1..ψ_depth of the first `depth` layers (all L by default), computed in `compute_dtype`.
+
+        Each layer is its convolution's kernel, bias and activation applied to the
+        replicate-padded previous output; the net must be built.
+        """
+        x = ops.cast(class_maps, compute_dtype)
         embeddings = []
-        for conv in self.convs:
-            x = conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric"))
+        for conv in self.convs[:depth]:
+            x = ops.conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric"), ops.cast(conv.kernel, compute_dtype))
+            x = conv.activation(x + ops.cast(conv.bias, compute_dtype))
             embeddings.append(x)
-        return embeddings if return_embeddings else x
+        return embeddings
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 2)

@@ -23,14 +23,20 @@ def proportion_kl(y_true, y_pred):
     return ops.sum(ops.where(t > 0, t * (ops.log(ops.maximum(t, EPSILON)) - ops.log(p)), 0.0), axis=-1)
 
 
-PROPORTION_FORMS = {"mse": proportion_mse, "kl": proportion_kl}
+def proportion_mse_kl(y_true, y_pred):
+    """proportion_mse + proportion_kl, unweighted: the squared error pulls every class, the KL weighs rare ones by log-ratio."""
+    return proportion_mse(y_true, y_pred) + proportion_kl(y_true, y_pred)
+
+
+PROPORTION_FORMS = {"mse": proportion_mse, "kl": proportion_kl, "mse+kl": proportion_mse_kl}
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")
 class ProportionLoss(keras.losses.Loss):
     """Loss between given and predicted class proportions, (B, C) each.
 
-    form="mse" is the paper's L_sp (eq. 1); form="kl" is KL(target ‖ predicted).
+    form="mse" is the paper's L_sp (eq. 1); form="kl" is KL(target ‖ predicted);
+    form="mse+kl" is their sum (MSE + KL(target ‖ predicted), equal weights).
     """
 
     def __init__(self, form="mse", name="proportion_loss", reduction="sum_over_batch_size", dtype=None):
@@ -177,13 +183,20 @@ def semeda_loss(y_true, y_pred, edge_net, lambdas=SEMEDA_LAMBDAS, ignore_label=I
     ψ̂_l and ψ*_l are edge_net's layer-l outputs on the predicted class maps and
     on the one-hot target (see `_compared_maps` for ignored pixels and sigmoid
     maps); each ‖·‖₁ is a mean over pixels and channels. Layers with λ_l = 0 add
-    nothing, so λ = 0 gives pixel_cross_entropy exactly.
+    nothing, so edge_net runs only up to the last layer with λ_l ≠ 0, and λ = 0
+    gives pixel_cross_entropy exactly. The edge net computes in the global dtype
+    policy's compute dtype (bfloat16 under mixed_bfloat16, like the segmenter);
+    the differences are taken in float32.
     """
+    cross_entropy = pixel_cross_entropy(y_true, y_pred, ignore_label)
+    depth = max((layer + 1 for layer, lam in enumerate(lambdas) if lam), default=0)
+    if not depth:
+        return cross_entropy
+    compute_dtype = keras.config.dtype_policy().compute_dtype
     predicted, target = _compared_maps(y_true, y_pred, ignore_label)
-    edge_term = sum(lam * _mean_abs_difference(psi_hat, psi_star)
-                    for lam, psi_hat, psi_star in zip(lambdas, edge_net(predicted, return_embeddings=True),
-                                                      edge_net(target, return_embeddings=True)) if lam)
-    return pixel_cross_entropy(y_true, y_pred, ignore_label) + edge_term
+    pairs = zip(lambdas, edge_net.embeddings(predicted, depth, compute_dtype), edge_net.embeddings(target, depth, compute_dtype))
+    return cross_entropy + sum(lam * _mean_abs_difference(ops.cast(psi_hat, "float32"), ops.cast(psi_star, "float32"))
+                               for lam, psi_hat, psi_star in pairs if lam)
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")
@@ -193,9 +206,9 @@ class SemedaLoss(keras.losses.Loss):
     `edge_net` is a trained SemedaNet (kerasweak.models.train_semeda). The default
     λ = (4, 2, 0) is Table 1's best Cityscapes setting (77.3 mIoU; 78.6 on VOC 2012,
     the best mean over the two datasets). The L1 terms are means over pixels and
-    channels (see `semeda_loss`). The config carries the edge net's architecture
-    and its trained weights, so a model compiled with this loss reloads with the
-    same g_φ.
+    channels, and g_φ computes in the dtype policy's compute dtype (see
+    `semeda_loss`). The config carries the edge net's architecture and its
+    trained weights, so a model compiled with this loss reloads with the same g_φ.
     """
 
     def __init__(self, edge_net, lambdas=SEMEDA_LAMBDAS, ignore_label=IGNORE_LABEL, name="semeda_loss",

@@ -6,6 +6,8 @@ each read from the recipe. The object-size method trains in two stages
 (`kerasweak.training.train_size_seed`); its recipe settings and targets are here.
 The SEMEDA method first trains (or loads) its frozen edge network g_φ, cached in
 the run's OUT folder, then trains like "pixel" with SemedaLoss.
+The SPSS method optionally adds a mask-free smoothness prior to its model and
+self-training rounds after its fit (`spss_settings`, `kerasweak.training.train_spss_seed`).
 """
 
 from dataclasses import dataclass
@@ -42,8 +44,12 @@ def _unet(num_outputs, config):
     return build_unet(num_outputs, base_filters=config.get("base_filters", 16), channels=config.get("channels", 3))
 
 
-def _proportion_loss(recipe):
-    return losses.ProportionLoss(form=recipe["train"].get("loss", "mse"))
+def proportion_loss(recipe):
+    """ProportionLoss of the recipe's [train] loss: "mse" (the paper's eq. 1), "kl" or "mse+kl"."""
+    form = recipe["train"].get("loss", "mse")
+    if form not in losses.PROPORTION_FORMS:
+        raise KerasweakError(f"[train] loss must be one of {', '.join(losses.PROPORTION_FORMS)}, got {form!r}", recipe["name"])
+    return losses.ProportionLoss(form=form)
 
 
 def section_settings(recipe, section, defaults):
@@ -115,6 +121,42 @@ def _non_negative(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
+SPSS_DEFAULTS = {"smoothness": 0.0, "smoothness_sigma": 15.0, "self_train_rounds": 0, "self_train_confidence": 0.9}
+
+
+def spss_settings(recipe):
+    """The [train] options of method spss beyond the paper, with defaults, checked.
+
+    smoothness: weight of the edge-aware smoothness prior (0 = off), smoothness_sigma:
+    its σ in 0-255 pixel units (layers.EdgeAwareSmoothness); self_train_rounds (0 = off),
+    self_train_confidence (pseudo-mask threshold) and self_train_epochs (default:
+    [train] epochs) set the self-training rounds after the SPSS stage
+    (training.self_train_round).
+    """
+    cfg = recipe["train"]
+    settings = {**SPSS_DEFAULTS, "self_train_epochs": cfg["epochs"],
+                **{key: cfg[key] for key in (*SPSS_DEFAULTS, "self_train_epochs") if key in cfg}}
+    if not _non_negative(settings["smoothness"]):
+        raise KerasweakError(f"[train] smoothness must be a number >= 0, got {settings['smoothness']!r}", recipe["name"])
+    if not (_non_negative(settings["smoothness_sigma"]) and settings["smoothness_sigma"] > 0):
+        raise KerasweakError(f"[train] smoothness_sigma must be a number > 0, got {settings['smoothness_sigma']!r}", recipe["name"])
+    for key, low in (("self_train_rounds", 0), ("self_train_epochs", 1)):
+        if not (isinstance(settings[key], int) and not isinstance(settings[key], bool) and settings[key] >= low):
+            raise KerasweakError(f"[train] {key} must be an integer >= {low}, got {settings[key]!r}", recipe["name"])
+    if not (_non_negative(settings["self_train_confidence"]) and settings["self_train_confidence"] <= 1):
+        raise KerasweakError(f"[train] self_train_confidence must be between 0 and 1, got {settings['self_train_confidence']!r}",
+                             recipe["name"])
+    if (settings["smoothness"] or settings["self_train_rounds"]) and recipe["method"] != "spss":
+        raise KerasweakError(f"[train] smoothness and self_train_rounds need method spss, not {recipe['method']}", recipe["name"])
+    return settings
+
+
+def smoothness_prior(recipe):
+    """build_spss's `smoothness` argument ({"weight", "sigma"}) from [train] smoothness, or None when it is 0."""
+    settings = spss_settings(recipe)
+    return {"weight": settings["smoothness"], "sigma": settings["smoothness_sigma"]} if settings["smoothness"] else None
+
+
 def semeda_settings(recipe):
     """The recipe's [semeda] section: λ_1..λ_3 of eq. 6 (default 4, 2, 0) and how g_φ is trained (paper: Adam 5e-4)."""
     settings = section_settings(recipe, "semeda", SEMEDA_DEFAULTS)
@@ -168,18 +210,25 @@ def _train_sizes(*args, **kwargs):
     return train_size_seed(*args, **kwargs)
 
 
+def _train_spss(*args, **kwargs):
+    from .training import train_spss_seed
+
+    return train_spss_seed(*args, **kwargs)
+
+
 METHODS = {
     "spss": Method(
         name="spss",
-        build=lambda c, cfg: build_spss(_unet(c, cfg)),
+        build=lambda c, cfg: build_spss(_unet(c, cfg), smoothness=cfg.get("smoothness")),
         targets=lambda patches, recipe: patches.proportions,
-        loss=_proportion_loss,
+        loss=proportion_loss,
+        train=_train_spss,
     ),
     "spss_plus": Method(
         name="spss_plus",
         build=lambda c, cfg: build_spss_plus(_unet(c, cfg)),
         targets=_keypoint_targets,
-        loss=lambda recipe: {"proportions": _proportion_loss(recipe), "class_maps": losses.KeypointLoss()},
+        loss=lambda recipe: {"proportions": proportion_loss(recipe), "class_maps": losses.KeypointLoss()},
         loss_weights=lambda recipe: {"proportions": keypoint_settings(recipe)["alpha"],
                                      "class_maps": 1.0 - keypoint_settings(recipe)["alpha"]},
     ),

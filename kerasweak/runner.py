@@ -13,10 +13,12 @@ Optional sections: [keypoints] (method spss_plus, see methods.py), [semeda] and
 [sobel] (the edge-aware losses, see methods.py), [degrade] (degraded training
 proportions, the paper's sensitivity studies), [evaluation] (E-measure and
 boundary trimap mIoU on the test patches, see evaluation_settings) and [sweep]
-(one run per value of a recipe key, in OUT/<key>_<value>/, see run_sweep).
+(one run per value of a recipe key, in OUT/<key>_<value>/, or per labelled
+table of overrides, in OUT/<label>/, see run_sweep).
 """
 
 import json
+import re
 import tomllib
 from dataclasses import replace
 from importlib import resources
@@ -29,11 +31,12 @@ import tensorflow as tf
 from .data import (clustered_proportions, find_dataset, noisy_proportions, read_dubai, read_epfl, read_hippocampus,
                    read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
 from .data.degrade import DEGRADE_MODES
+from .distribute import distribution_strategy
 from .errors import KerasweakError
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method, section_settings
 from .models import segmenter_of
-from .training import csv_column, train_seed
+from .training import csv_column, train_seed, train_spss_seed
 
 READERS = {"aerial-dubai": read_dubai, "epfl-em": read_epfl, "hippocampus": read_hippocampus}
 PACKAGE_RECIPES = "kerasweak.recipes"
@@ -265,8 +268,12 @@ def degrade_proportions(recipe, proportions):
 
 
 def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print,
-               sizes_csv=None, deterministic=False):
+               sizes_csv=None, deterministic=False, strategy=None):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
+
+    `strategy` ("none", "mirrored", "multiworker" or a tf.distribute.Strategy, see
+    kerasweak.distribute) is what every model is built, compiled and trained under;
+    the recipe's batch_size is then the global batch, split across the replicas.
 
     `deterministic` turns on TensorFlow op determinism for the rest of the
     process (every seed is already seeded: Python, NumPy, TF and the tf.data
@@ -277,6 +284,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     `sizes_csv` replaces the object sizes derived from the masks with a user's
     (see kerasweak.data.sizes); every image needs one.
     """
+    strategy = distribution_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
     if isinstance(recipe, str):
         recipe = load_recipe(recipe)
     if epochs is not None:
@@ -284,7 +292,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if "sweep" in recipe:
-        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv)
+        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv, strategy)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     evaluation = evaluation_settings(recipe)
@@ -315,8 +323,9 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
             continue
         seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
-        model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
-                                                             lambda trained: evaluate_test(trained, test, evaluation))
+        with strategy.scope():
+            model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
+                                                                 lambda trained: evaluate_test(trained, test, evaluation))
         metrics = {**evaluate_test(model, test, evaluation), **extra, "train_seconds": seconds, "seed": seed}
         model.save(seed_dir / "model.keras")
         write_json(done, metrics)
@@ -413,15 +422,46 @@ SWEEP_SECTIONS = ("degrade", "sizes", "keypoints", "semeda", "sobel", "model", "
 SWEEP_PLOTS = ("miou", "size_iou", "epoch_seconds", "finetune_curves")
 
 
+SETTING_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def sweep_key(sweep):
+    """What a [sweep] varies, as its folders and default heading name it: the parameter's key, or "setting" (override tables)."""
+    return str(sweep["parameter"]).partition(".")[2] if "parameter" in sweep else "setting"
+
+
+def _check_override_tables(recipe, values):
+    """[sweep] values without a parameter: tables of recipe sections to override, each with a distinct, folder-safe label."""
+    for value in values:
+        if not (isinstance(value, dict) and isinstance(value.get("label"), str) and SETTING_LABEL.fullmatch(value["label"])):
+            raise KerasweakError(f"[sweep] without a parameter, each value must be a table with a label of letters, digits, "
+                                 f"'_.+-', got {value!r}", recipe["name"])
+        unknown = sorted(name for name, table in value.items()
+                         if name != "label" and not (name in SWEEP_SECTIONS and isinstance(table, dict)))
+        if unknown:
+            raise KerasweakError(f"[sweep] value {value['label']}: {', '.join(unknown)} must be tables of a section among "
+                                 f"{', '.join(SWEEP_SECTIONS)}", recipe["name"])
+    labels = [value["label"] for value in values]
+    if len(set(labels)) != len(labels):
+        raise KerasweakError(f"[sweep] value labels must differ, got {', '.join(labels)}", recipe["name"])
+
+
 def _sweep_settings(recipe):
-    """The [sweep] section checked: parameter "section.key", values, optional per-setting seeds and plots."""
+    """The [sweep] section checked: parameter "section.key" and its values, or labelled override tables; seeds, plots.
+
+    Returns (sweep, section, key); section is None for override tables.
+    """
     sweep = {"plots": ["miou"], **recipe["sweep"]}
-    section, _, key = str(sweep.get("parameter", "")).partition(".")
-    if section not in SWEEP_SECTIONS or not key:
-        raise KerasweakError(f"[sweep] parameter must be 'section.key' with section one of {', '.join(SWEEP_SECTIONS)}, "
-                             f"got {sweep.get('parameter')!r}", recipe["name"])
     if not isinstance(sweep.get("values"), list) or not sweep["values"]:
         raise KerasweakError("[sweep] values must be a non-empty list", recipe["name"])
+    if "parameter" in sweep or not all(isinstance(value, dict) for value in sweep["values"]):
+        section, _, key = str(sweep.get("parameter", "")).partition(".")
+        if section not in SWEEP_SECTIONS or not key:
+            raise KerasweakError(f"[sweep] parameter must be 'section.key' with section one of {', '.join(SWEEP_SECTIONS)}, "
+                                 f"got {sweep.get('parameter')!r}", recipe["name"])
+    else:
+        _check_override_tables(recipe, sweep["values"])
+        section, key = None, sweep_key(sweep)
     if len(sweep.get("seeds", sweep["values"])) != len(sweep["values"]):
         raise KerasweakError("[sweep] seeds must give one seed count per value", recipe["name"])
     unknown = sorted(set(sweep["plots"]) - set(SWEEP_PLOTS))
@@ -430,14 +470,18 @@ def _sweep_settings(recipe):
     return sweep, section, key
 
 
-def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None):
+def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None,
+              strategy=None):
     """One run_recipe per value of the [sweep] parameter, then a table and plots.
 
     `parameter = "section.key"` names the recipe setting swept, e.g. "degrade.noise"
     (paper Table 3) or "sizes.pixel_annotated" (the object-size paper's Fig. 7).
+    Without a parameter, each value is a table of recipe sections to override
+    with a `label` (an ablation: [[sweep.values]] label = "kl", train.loss = "kl"),
+    run in OUT/<label>/.
     Setting key = value runs in OUT/<key>_<value>/ with the usual outputs, with
-    max(`seeds`, [sweep] seeds[i]) seeds; a setting whose results.json already
-    holds that many is skipped. OUT/results.md is one row per setting (the paper's
+    max(`seeds`, [sweep] seeds[i]) seeds; a finished setting (setting_finished)
+    is skipped, an unfinished one completed. OUT/results.md is one row per setting (the paper's
     Table 3/4 format, F1 and accuracy added); [sweep] plots name the figures
     (the first is OUT/sweep.png, the others OUT/sweep_<plot>.png); OUT/results.json
     has every summary.
@@ -451,15 +495,15 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     settings = []
     for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):
         setting, n_seeds = setting_name(key, value), max(seeds, minimum)
-        done = out / setting / "results.json"
-        results = json.loads(done.read_text()) if done.exists() else None
-        if results is not None and results["seeds"] == n_seeds:
+        if setting_finished(out / setting, n_seeds):
             echo(f"{setting}: finished earlier, skipping")
+            results = json.loads((out / setting / "results.json").read_text())
         else:
             echo(f"{setting}: running {n_seeds} seed{'s' if n_seeds > 1 else ''}")
-            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", section: {key: value}})
-            results = run_recipe(sub, data, done.parent, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
-                                 echo=echo, sizes_csv=sizes_csv)
+            overrides = {s: t for s, t in value.items() if s != "label"} if section is None else {section: {key: value}}
+            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", **overrides})
+            results = run_recipe(sub, data, out / setting, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
+                                 echo=echo, sizes_csv=sizes_csv, strategy=strategy)
         settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
                          "proportion_change": results["proportion_change"]})
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
@@ -467,7 +511,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     logs = _finetune_logs(out, key, settings) if "finetune_curves" in sweep["plots"] else None
     for index, plot in enumerate(sweep["plots"]):
         _sweep_plot(plot, out / ("sweep.png" if index == 0 else f"sweep_{plot}.png"), recipe, settings, heading, paper, logs)
-    results = {"recipe": recipe["name"], "sweep": sweep["parameter"], "settings": settings, "config": config}
+    results = {"recipe": recipe["name"], "sweep": sweep.get("parameter"), "settings": settings, "config": config}
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
     details = detail_tables([(f"{heading} = {value_text(s['value'])}", s["summary"]) for s in settings],
@@ -480,14 +524,27 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     return results
 
 
+def setting_finished(folder, n_seeds):
+    """Whether a sweep setting's run is complete: its results.json holds `n_seeds` seeds, each with its metrics.json.
+
+    Anything less (a run killed before results.json, a seed folder lost) is run
+    again: run_recipe skips the seeds that have metrics.json and resumes the others.
+    """
+    done = folder / "results.json"
+    return (done.exists() and json.loads(done.read_text())["seeds"] == n_seeds
+            and all((folder / f"seed_{seed}" / "metrics.json").exists() for seed in range(n_seeds)))
+
+
 def value_text(value, separator=", "):
-    """A list-valued sweep setting (e.g. λ = [4, 2, 0]) as text; any other value as it is."""
+    """A list-valued sweep setting (e.g. λ = [4, 2, 0]) as text; an override table as its label; any other value as it is."""
+    if isinstance(value, dict):
+        return value["label"]
     return separator.join(map(str, value)) if isinstance(value, list) else value
 
 
 def setting_name(key, value):
-    """The folder of one sweep setting: OUT/<key>_<value>, a list's items joined by "-" (lambdas_4-2-0)."""
-    return f"{key}_{value_text(value, '-')}"
+    """The folder of one sweep setting: OUT/<key>_<value>, a list's items joined by "-" (lambdas_4-2-0); OUT/<label> for an override table."""
+    return value["label"] if isinstance(value, dict) else f"{key}_{value_text(value, '-')}"
 
 
 def _finetune_logs(out, key, settings):
@@ -566,7 +623,7 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
     echo(f"{csv_path}: {len(patches)} images -> train {len(train_idx)}, val {len(val_idx)}")
     seed_dir = out / f"seed_{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)
-    model, seconds, extra = train_seed(recipe, patches.subset(train_idx), patches.subset(val_idx), seed, seed_dir, verbose)
+    model, seconds, extra = train_spss_seed(recipe, patches.subset(train_idx), patches.subset(val_idx), seed, seed_dir, verbose)
     export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
     results = {"recipe": recipe["name"], "proportions_csv": str(csv_path), "images": len(patches),
                "best_val_loss": min(csv_column(seed_dir / "log.csv", "val_loss")),

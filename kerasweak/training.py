@@ -1,4 +1,4 @@
-"""Training one seed of a recipe: the shared `fit` protocol, and the two-stage object-size protocol.
+"""Training one seed of a recipe: the shared `fit` protocol, SPSS self-training rounds, and the two-stage object-size protocol.
 
 Every stage is a plain `model.fit` with the same callbacks: resume from the last
 completed epoch (BackupAndRestore), keep the best weights by the monitored
@@ -8,19 +8,21 @@ sees the same batches as an uninterrupted one; random augmentations are not repl
 """
 
 import csv
+import math
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .data import make_dataset
-from .data.pipeline import EpochCounter
+from . import losses
+from .data import IGNORE_LABEL, make_dataset
+from .data.pipeline import EpochCounter, predict_batches
 from .data.augment import AUGMENTATIONS
 from .errors import KerasweakError
 from .io import write_json
-from .methods import get_method, size_settings, size_targets
-from .models import SizeSupervisedSegmenter, build_unet
+from .methods import get_method, proportion_loss, size_settings, size_targets, smoothness_prior, spss_settings
+from .models import SizeSupervisedSegmenter, build_spss_plus, build_unet, segmenter_of
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -93,6 +95,27 @@ def proportion_augmentation(recipe):
     return augment, mosaic
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def adam(recipe, num_patches, epochs, mosaic=1):
+    """Adam at [train] learning_rate; with [train] lr_schedule = "cosine", CosineDecay to 0 over the planned steps.
+
+    The planned steps are `epochs` × the batches in an epoch of `num_patches`
+    patches (k×k mosaics put k² patches in one input, see make_dataset);
+    EarlyStopping may end training before the rate reaches 0.
+    """
+    cfg = recipe["train"]
+    schedule = cfg.get("lr_schedule", "constant")
+    if schedule not in LR_SCHEDULES:
+        raise KerasweakError(f"[train] lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}", recipe["name"])
+    if schedule == "constant":
+        return keras.optimizers.Adam(cfg["learning_rate"])
+    tiles = mosaic * mosaic
+    steps = epochs * math.ceil(num_patches // tiles / max(1, cfg["batch_size"] // tiles))
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg["learning_rate"], decay_steps=max(1, steps)))
+
+
 def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
     """Train one seed of a single-stage recipe; return (trained model, training wall seconds, {"epochs": run})."""
     keras.utils.set_random_seed(seed)
@@ -101,7 +124,7 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     method = get_method(recipe["method"])
     num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
     model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
-    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]), loss=method.loss(recipe),
+    model.compile(optimizer=adam(recipe, len(train), cfg["epochs"], proportion_augmentation(recipe)[1]), loss=method.loss(recipe),
                   loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]
     augment, mosaic = proportion_augmentation(recipe)
@@ -112,6 +135,71 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose,
                                     callbacks=[counter])
     return model, seconds, {"epochs": float(epochs_run)}
+
+
+def pseudo_masks(probabilities, confidence, ignore_label=IGNORE_LABEL):
+    """(N, H, W, C) class probabilities -> (N, H, W) uint8 labels: the argmax where its probability >= confidence, else ignore_label.
+
+    A one-channel sigmoid map p counts as the two-class map [1 − p, p].
+    """
+    p = np.asarray(probabilities, dtype=np.float32)
+    if p.shape[-1] == 1:
+        p = np.concatenate([1.0 - p, p], axis=-1)
+    return np.where(p.max(axis=-1) >= confidence, p.argmax(axis=-1), ignore_label).astype(np.uint8)
+
+
+def predicted_pseudo_masks(segmenter, images, confidence, batch_size):
+    """pseudo_masks of the segmenter's predictions on `images`, batch by batch (all class maps at once would not fit in memory)."""
+    return np.concatenate([pseudo_masks(keras.ops.convert_to_numpy(keras.ops.cast(segmenter(batch, training=False), "float32")),
+                                        confidence) for batch in predict_batches(images, batch_size)])
+
+
+def self_train_round(recipe, model, train, val, seed, stage_dir, verbose="auto"):
+    """One self-training round: the segmenter learns its own confident predictions, with the proportion loss kept on.
+
+    The pseudo-masks are `model`'s predictions on the training patches where the
+    top class reaches [train] self_train_confidence (other pixels ignored). A
+    two-output model around the same segmenter (so it starts from the current
+    weights, smoothness prior included) trains with ProportionLoss on the
+    proportions plus PixelCrossEntropy on the pseudo-masks, by fit_stage in
+    `stage_dir` (so it resumes). Validation scores proportions only, as in the
+    SPSS stage (its pseudo-masks are all ignored). No augmentation: the transforms
+    keep proportions, not masks. Returns (two-output model, seconds, epochs run).
+    """
+    cfg, settings = recipe["train"], spss_settings(recipe)
+    segmenter = segmenter_of(model)
+    masks = predicted_pseudo_masks(segmenter, train.images, settings["self_train_confidence"], cfg["batch_size"])
+    student = build_spss_plus(segmenter, smoothness=smoothness_prior(recipe), name="spss_self_train")
+    student.compile(optimizer=adam(recipe, len(train), settings["self_train_epochs"]),
+                    loss={"proportions": proportion_loss(recipe), "class_maps": losses.PixelCrossEntropy()})
+    counter = EpochCounter()
+    train_data = make_dataset(train.images, {"proportions": train.proportions, "class_maps": masks}, cfg["batch_size"],
+                              shuffle=True, seed=seed, epoch=counter.epoch)
+    unlabelled = np.full(val.images.shape[:3], IGNORE_LABEL, np.uint8)
+    val_data = make_dataset(val.images, {"proportions": val.proportions, "class_maps": unlabelled}, cfg["batch_size"])
+    seconds, epochs_run = fit_stage(student, train_data, val_data, stage_dir, settings["self_train_epochs"], cfg["patience"],
+                                    verbose=verbose, callbacks=[counter])
+    return student, seconds, epochs_run
+
+
+def train_spss_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+    """Method spss for one seed: train_seed with the [train] smoothness prior in the model, then the self-training rounds.
+
+    Round r trains in seed_dir/self_train_r (self_train_round). With rounds, the
+    extra metrics add `evaluate`'s test figures of the SPSS stage, prefixed
+    "before_self_train_", and each round's epochs; seconds cover every stage.
+    """
+    rounds = spss_settings(recipe)["self_train_rounds"]
+    recipe = {**recipe, "model": {**recipe.get("model", {}), "smoothness": smoothness_prior(recipe)}}
+    model, seconds, metrics = train_seed(recipe, train, val, seed, seed_dir, verbose, evaluate)
+    if rounds and evaluate:
+        metrics.update({f"before_self_train_{key}": value for key, value in evaluate(model).items()})
+    for round_number in range(1, rounds + 1):
+        model, round_seconds, round_epochs = self_train_round(recipe, model, train, val, seed,
+                                                              Path(seed_dir) / f"self_train_{round_number}", verbose)
+        seconds += round_seconds
+        metrics[f"self_train_{round_number}_epochs"] = float(round_epochs)
+    return model, seconds, metrics
 
 
 def train_size_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):

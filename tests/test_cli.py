@@ -72,6 +72,26 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert rerun_results["seeds"] == 2 and rerun_results["exported_seed"] == 1 - results["exported_seed"]
 
 
+def test_evaluate_reports_the_e_measure_and_trimap_miou_its_recipe_asks_for(tmp_path, fake_dubai):
+    recipe = tmp_path / "tiny-benchmark.toml"
+    recipe.write_text('extends = "dubai-benchmark"\nname = "tiny-benchmark"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
+                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n[evaluation]\ntrimap_widths = [1, 3]\n')
+    out = tmp_path / "out"
+    assert kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path).returncode == 0
+    seed = json.loads((out / "results.json").read_text())["per_seed"][0]
+
+    result = kerasweak("evaluate", out / "model", "--data", fake_dubai)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"mIoU {100 * seed['miou']:.1f}  accuracy {100 * seed['accuracy']:.1f}  E-measure {100 * seed['e_measure']:.1f}"
+    building = next(line for line in lines if line.strip().startswith("Building"))
+    assert building.endswith(f"E {100 * seed['e_measure_per_class']['Building']:5.1f}")
+    for region in ("boundary", "non_boundary"):
+        trimap = seed["trimap_miou"][region]
+        expected = "  ".join(f"w={w} {'–' if np.isnan(trimap[w]) else f'{100 * trimap[w]:.1f}'}" for w in ("1", "3"))
+        assert f"trimap mIoU {region.replace('_', '-'):12s} {expected}" in lines
+
+
 def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl):
     recipe = tmp_path / "tiny-em.toml"
     recipe.write_text('extends = "em-spss-plus"\nname = "tiny-em"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'

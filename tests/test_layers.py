@@ -1,9 +1,12 @@
 import keras
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.layers import ProportionHead
+from kerasweak.layers import EdgeAwareSmoothness, ProportionHead, edge_aware_smoothness
+from kerasweak.losses import ProportionLoss
+from kerasweak.models import build_spss, build_unet, segmenter_of
 
 
 @settings(max_examples=20, deadline=None)
@@ -23,3 +26,42 @@ def test_proportion_head_serialises():
     layer = ProportionHead(name="p")
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, ProportionHead) and restored.name == "p"
+
+
+# A 3×3 one-channel image with a vertical edge (0 | 10) and a two-class map [1 − p, p].
+EDGE_IMAGE = np.array([[0, 0, 10], [0, 0, 10], [0, 0, 10]], "float32")[None, ..., None]
+EDGE_P = np.array([[0, 0, 1], [0, 0, 1], [0, 1, 1]], "float32")[None, ..., None]
+EDGE_MAPS = np.concatenate([1 - EDGE_P, EDGE_P], axis=-1)
+
+
+def test_edge_aware_smoothness_matches_a_hand_computed_3x3_value():
+    # σ = 10. Neighbour pairs whose class changes (each |Δ|₁ = 2 over the two classes):
+    # right (0,1)-(0,2) and (1,1)-(1,2) across the edge, ‖ΔI‖² = 100: weight exp(-100 / 200) each;
+    # right (2,0)-(2,1) and down (1,1)-(2,1) within the flat region: weight 1 each. Over 9 pixels.
+    expected = 2 * (2 * np.exp(-0.5) + 2) / 9
+    np.testing.assert_allclose(edge_aware_smoothness(EDGE_IMAGE, EDGE_MAPS, 10.0), [expected], rtol=1e-6)
+    layer = EdgeAwareSmoothness(0.5, sigma=10.0)
+    np.testing.assert_array_equal(layer(EDGE_IMAGE, EDGE_MAPS), EDGE_MAPS)  # the maps pass through
+    assert float(layer.losses[0]) == pytest.approx(0.5 * expected, rel=1e-6)
+
+
+def test_edge_aware_smoothness_is_zero_for_constant_maps():
+    images = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype("float32")
+    maps = np.broadcast_to(np.array([0.2, 0.3, 0.5], "float32"), (2, 5, 4, 3))
+    np.testing.assert_allclose(edge_aware_smoothness(images, maps, 15.0), [0.0, 0.0], atol=0)
+
+
+def test_an_spss_model_with_the_smoothness_prior_adds_its_loss_and_survives_a_keras_round_trip(tmp_path):
+    model = build_spss(build_unet(3, base_filters=4), smoothness={"weight": 0.25, "sigma": 12.0})
+    images = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    model.save(tmp_path / "spss.keras")
+    restored = keras.saving.load_model(tmp_path / "spss.keras")
+    layer = restored.get_layer("smoothness")
+    assert isinstance(layer, EdgeAwareSmoothness) and (layer.weight, layer.sigma) == (0.25, 12.0)
+    np.testing.assert_allclose(restored.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5)
+    class_maps = segmenter_of(restored)(images)
+    expected = 0.25 * np.mean(edge_aware_smoothness(images, class_maps, 12.0))
+    proportions = restored(images)  # records the prior's loss, which fit adds to the compiled ones
+    restored.compile(loss=ProportionLoss())
+    assert len(restored.losses) == 1 and float(restored.losses[0]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(restored.compute_loss(images, np.full((2, 3), 1 / 3, "float32"), proportions)) > float(expected)

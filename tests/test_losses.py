@@ -19,9 +19,16 @@ def test_proportion_kl_matches_hand_computed_value():
     assert float(losses.ProportionLoss(form="kl")(target, predicted)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_proportion_mse_plus_kl_is_their_sum_by_hand():
+    target = np.array([[0.5, 0.5, 0.0]], dtype="float32")
+    predicted = np.array([[0.25, 0.5, 0.25]], dtype="float32")
+    expected = (0.0625 + 0 + 0.0625) + 0.5 * np.log(0.5 / 0.25)  # MSE + KL(target ‖ predicted)
+    assert float(losses.ProportionLoss(form="mse+kl")(target, predicted)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_proportion_loss_is_zero_at_the_target():
     target = np.array([[0.2, 0.3, 0.5]], dtype="float32")
-    for form in ("mse", "kl"):
+    for form in ("mse", "kl", "mse+kl"):
         assert float(losses.ProportionLoss(form=form)(target, target)) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -93,7 +100,8 @@ def test_keypoint_target_with_wrong_channel_count_is_rejected():
         losses.keypoint_bce(np.zeros((1, 2, 2, 3), "float32"), np.full((1, 2, 2, 2), 0.5, "float32"))
 
 
-@pytest.mark.parametrize("loss", [losses.ProportionLoss(form="kl"), losses.PixelCrossEntropy(ignore_label=7),
+@pytest.mark.parametrize("loss", [losses.ProportionLoss(form="kl"), losses.ProportionLoss(form="mse+kl"),
+                                  losses.PixelCrossEntropy(ignore_label=7),
                                   losses.KeypointLoss(name="sk")])
 def test_losses_serialise_with_their_config(loss):
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))

@@ -115,6 +115,56 @@ def test_semeda_loss_matches_a_numpy_transcription():
     assert float(losses.SemedaLoss(net, lambdas)(labels, probs)) == pytest.approx(expected.mean(), rel=1e-5)
 
 
+def _reference_semeda_loss(labels, probs, net, lambdas):
+    """Eq. 6 the straightforward way: all L layers, through the convolution layers, one pass per map, every λ summed."""
+    valid = (labels != 255)[..., None]
+    target = (np.eye(probs.shape[-1])[np.where(valid[..., 0], labels, 0)] * valid).astype("float32")
+
+    def embeddings(maps):
+        x, out = keras.ops.convert_to_tensor(maps), []
+        for conv in net.convs:
+            x = conv(keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric"))
+            out.append(keras.ops.convert_to_numpy(x))
+        return out
+
+    edge_term = sum(lam * np.abs(a - b).mean(axis=(1, 2, 3))
+                    for lam, a, b in zip(lambdas, embeddings(probs * valid), embeddings(target)))
+    return np.asarray(losses.pixel_cross_entropy(labels, probs)) + edge_term
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("lambdas", [(4.0, 2.0, 0.0), (1.0, 0.5, 0.25), (0.0, 3.0, 0.0), (0.0, 0.0, 2.0)])
+def test_semeda_loss_matches_the_reference_with_all_layers_and_separate_passes(lambdas):
+    net = _edge_net(num_classes=5, seed=3)
+    rng = np.random.default_rng(4)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(3, 12, 10, 5)).astype("float32")))
+    labels = rng.integers(0, 5, (3, 12, 10))
+    labels[1, 4:7, 2:9] = 255
+    expected = _reference_semeda_loss(labels, probs, net, lambdas)
+    np.testing.assert_allclose(losses.semeda_loss(labels, probs, net, lambdas), expected, rtol=1e-5)
+    assert float(losses.SemedaLoss(net, lambdas)(labels, probs)) == pytest.approx(expected.mean(), rel=1e-5)
+
+
+def test_semeda_loss_runs_the_edge_net_in_bfloat16_under_mixed_precision(mixed_bfloat16):
+    net = _edge_net(num_classes=5, seed=3)
+    rng = np.random.default_rng(5)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(3, 12, 10, 5)).astype("float32")))
+    labels = rng.integers(0, 5, (3, 12, 10))
+    lambdas = (4.0, 2.0, 1.0)
+    expected = _reference_semeda_loss(labels, probs, net, lambdas)  # the conv layers keep their float32 policy
+    loss = losses.semeda_loss(labels, probs, net, lambdas)
+    assert loss.dtype == "float32"
+    np.testing.assert_allclose(loss, expected, rtol=1e-3)
+    one_hot = np.eye(5, dtype="float32")[labels]  # a perfect prediction still costs only its cross-entropy
+    np.testing.assert_allclose(losses.semeda_loss(labels, one_hot, net, lambdas), losses.pixel_cross_entropy(labels, one_hot), atol=1e-7)
+
+
 def test_semeda_loss_reduces_to_cross_entropy():
     net = _edge_net()
     labels, probs = _fixture()

@@ -35,6 +35,34 @@ def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resu
     assert rerun.stdout.count("finished earlier, skipping") == 2 and ": running" not in rerun.stdout
 
 
+def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp_path, fake_dubai):
+    """A setting missing a seed's metrics.json, or its results.json, is run again; its trained seed is not retrained."""
+    recipe = tmp_path / "tiny-sweep.toml"
+    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10]"))
+    out = tmp_path / "out"
+
+    def rerun():
+        lines = []
+        run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lines.append)
+        return lines
+
+    rerun()
+    log_rows = (out / "noise_10" / "seed_0" / "log.csv").read_text()
+    (out / "noise_10" / "seed_0" / "metrics.json").unlink()
+    lines = rerun()
+    assert "noise_0: finished earlier, skipping" in lines and "noise_10: running 1 seed" in lines
+    assert (out / "noise_10" / "seed_0" / "metrics.json").exists()
+    assert (out / "noise_10" / "seed_0" / "log.csv").read_text() == log_rows  # best weights reloaded, no epoch trained
+
+    (out / "noise_0" / "results.json").unlink()
+    lines = rerun()
+    assert "noise_0: running 1 seed" in lines and "noise_10: finished earlier, skipping" in lines
+    assert "seed 0: finished earlier, skipping" in lines and (out / "noise_0" / "results.json").exists()
+    assert [s["value"] for s in json.loads((out / "results.json").read_text())["settings"]] == [0, 10]
+    assert [line for line in rerun() if line.startswith("noise_")] == ["noise_0: finished earlier, skipping",
+                                                                       "noise_10: finished earlier, skipping"]
+
+
 def _seed_metrics(class_names, extra=()):
     scores = {c: 0.5 for c in class_names}
     return [{"miou": 0.5, "accuracy": 0.9, "train_seconds": 1.0, **{k: 0.4 for k in extra}, "iou": scores, "f1": scores}]
@@ -95,3 +123,52 @@ def test_a_two_setting_lambda_sweep_trains_each_setting_with_its_lambdas_and_tab
     assert "| λ1, λ2, λ3 = 4, 2, 0 | non-boundary |" in "\n".join(table)
     settings = json.loads((out / "results.json").read_text())["settings"]
     assert [s["value"] for s in settings] == [[0, 0, 0], [4, 2, 0]] and (out / "sweep.png").stat().st_size > 0
+
+
+TINY_ABLATION = 'extends = "dubai-spss-ablation"\nname = "tiny-ablation"\n' + TINY_SETTINGS + """
+[sweep]
+values = [{ label = "baseline" }, { label = "kl-smooth", train = { loss = "kl", smoothness = 0.1, smoothness_sigma = 20 } }]
+"""
+
+
+def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tmp_path, fake_dubai):
+    from kerasweak.compare import read_runs
+
+    recipe = tmp_path / "tiny-ablation.toml"
+    recipe.write_text(TINY_ABLATION)
+    out = tmp_path / "out"
+    results = run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lambda *_: None)
+    assert [s["value"]["label"] for s in results["settings"]] == ["baseline", "kl-smooth"] and results["sweep"] is None
+    train = json.loads((out / "kl-smooth" / "config.json").read_text())["recipe"]["train"]
+    assert (train["loss"], train["smoothness"], train["smoothness_sigma"]) == ("kl", 0.1, 20)
+    assert json.loads((out / "baseline" / "config.json").read_text())["recipe"]["train"]["loss"] == "mse"
+    import keras
+
+    assert keras.saving.load_model(out / "kl-smooth" / "seed_0" / "model.keras").get_layer("smoothness").sigma == 20
+    table = (out / "results.md").read_text().splitlines()
+    assert table[2].startswith("| Setting | Mean IoU |") and table[4].startswith("| baseline |") and table[5].startswith("| kl-smooth |")
+    assert [label for label, _, _ in read_runs([out])] == ["SPSS ablation (kerasweak), Setting = baseline",
+                                                           "SPSS ablation (kerasweak), Setting = kl-smooth"]
+
+
+@pytest.mark.parametrize("values, message", [
+    ([{"train": {"loss": "kl"}}], "without a parameter, each value must be a table with a label"),
+    ([{"label": "a b"}], "must be a table with a label of letters"),
+    ([{"label": "a", "optimiser": {"name": "sgd"}}], "value a: optimiser must be tables of a section among degrade, "),
+    ([{"label": "a", "train": 3}], "value a: train must be tables"),
+    ([{"label": "a"}, {"label": "a"}], "labels must differ, got a, a"),
+])
+def test_bad_override_tables_are_one_line_errors(tmp_path, values, message):
+    recipe = {**load_recipe("dubai-spss-ablation"), "sweep": {"values": values}}
+    with pytest.raises(KerasweakError, match=message):
+        run_recipe(recipe, out=tmp_path)
+
+
+@pytest.mark.parametrize("parameter", ["train.loss", "train.smoothness", "train.smoothness_sigma", "train.self_train_rounds",
+                                       "train.self_train_confidence", "train.self_train_epochs", "train.lr_schedule",
+                                       "train.augment", "train.mosaic", "model.base_filters"])
+def test_every_spss_option_can_be_a_sweep_parameter(parameter):
+    from kerasweak.runner import _sweep_settings
+
+    recipe = {**load_recipe("dubai-spss"), "sweep": {"parameter": parameter, "values": [1]}}
+    assert _sweep_settings(recipe)[1:] == tuple(parameter.split("."))

@@ -35,6 +35,19 @@ def shuffle_by_epoch(elements, seed, epoch):
     return data.apply(tf.data.experimental.assert_cardinality(size))
 
 
+def batch_for_replicas(data, batch_size, count):
+    """`data.batch(batch_size)` for `count` elements, without a last batch too small to give every replica an element.
+
+    Under a tf.distribute strategy each batch is split across the replicas, so a
+    last batch smaller than their number leaves one empty, and on an empty batch
+    TensorFlow's oneDNN convolution returns its input's channel count ("input depth
+    must be evenly divisible by filter depth: 3 vs 2" in the next layer). Such a
+    batch is dropped: fewer images than replicas, under a strategy only.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return data.batch(batch_size, drop_remainder=0 < count % batch_size < replicas)
+
+
 def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=(), mosaic=1, epoch=None):
     """Batches of (float32 raw-pixel images, targets), shuffled if asked, prefetched.
 
@@ -46,6 +59,7 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
     kerasweak.data.augment); a batch then holds max(1, batch_size // k²) mosaics,
     so a step sees about as many pixels as without, and leftover patches wait for the next epoch.
     `epoch` (an EpochCounter's variable) makes the shuffle order a function of (seed, epoch), so resuming replays it.
+    Under a tf.distribute strategy, batch_size is the global batch (see batch_for_replicas).
     """
     if shuffle and epoch is not None:
         data = shuffle_by_epoch((images, targets), seed, epoch)
@@ -58,10 +72,11 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
             data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if augment:
         data = data.map(augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
+    count = len(images)
     if mosaic > 1:
         data = data.batch(mosaic * mosaic, drop_remainder=True).map(tile_mosaic(mosaic), num_parallel_calls=tf.data.AUTOTUNE)
-        batch_size = max(1, batch_size // (mosaic * mosaic))
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        batch_size, count = max(1, batch_size // (mosaic * mosaic)), count // (mosaic * mosaic)
+    return batch_for_replicas(data, batch_size, count).prefetch(tf.data.AUTOTUNE)
 
 
 def predict_batches(images, batch_size=16):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data.dataset import IGNORE_LABEL
+from ..data.pipeline import batch_for_replicas
 from ..io import atomic_path
 from ..layers import SemedaNet
 from ..losses import PixelCrossEntropy, one_hot_labels
@@ -29,7 +30,8 @@ def train_semeda(masks, num_classes, epochs=10, batch_size=16, learning_rate=5e-
     SemedaLoss feeds its map as [1 - p, p].
     """
     masks = np.asarray(masks)
-    batches = (tf.data.Dataset.from_tensor_slices(masks).shuffle(len(masks), seed=seed).batch(batch_size)
+    shuffled = tf.data.Dataset.from_tensor_slices(masks).shuffle(len(masks), seed=seed)
+    batches = (batch_for_replicas(shuffled, batch_size, len(masks))
                .map(lambda m: (one_hot_labels(m, num_classes, IGNORE_LABEL), semantic_edges(m)))
                .prefetch(tf.data.AUTOTUNE))
     edge_net = SemedaNet(num_classes, name="semeda")

@@ -11,6 +11,11 @@ E_Y[l(s, g(Y))] (eq. 10), whose gradient is sampled (eq. 21). Both are per-image
 sums over pixels, so neither term is scaled down by the image size. An image with only a size gets
 mask_weight 0 and any mask (zeros); one with only a mask gets size_weight 0.
 Weights may be any non-negative numbers, so they also balance the two terms.
+
+Under a tf.distribute strategy each replica trains on its rows of the global
+batch: the objective is divided by the global batch size (the replicas' gradients
+are summed), and each replica keeps its rows of noise drawn for the whole global
+batch, so replicas get independent noise and the step equals one device's.
 """
 
 import keras
@@ -20,16 +25,20 @@ from ..errors import KerasweakError
 from ..ops import flipped_object_sizes, object_size
 
 
-def sampled_size_gradient(logits, sizes, num_samples, seed=None):
+def sampled_size_gradient(logits, sizes, num_samples, seed=None, rows=None):
     """(B, H, W): the mean of `num_samples` single-sample estimates (eq. 21) of ∂E_Y[l(s, g(Y))] / ∂F_Z(a_i).
 
     Y_i = sign(a_i - Z) with logistic noise Z (eq. 8-11), so Pr(Y_i = +1) = σ(a_i);
     each sample y gives y_i [l(s, g(y)) - l(s, g(y↓i))] with l the squared error
     (eq. 7), all V flips g(y↓i) at once from `flipped_object_sizes`.
+    `rows` = (first row, global batch size): draw noise for the global batch and keep
+    these B rows (one replica's share); default (0, B).
     """
     logits = tf.cast(logits, tf.float32)
     height, width = logits.shape[1], logits.shape[2]
-    uniform = keras.random.uniform(tf.concat([[num_samples], tf.shape(logits)], axis=0), seed=seed)
+    first, global_batch = rows if rows is not None else (0, tf.shape(logits)[0])
+    shape = tf.concat([[num_samples, global_batch], tf.shape(logits)[1:]], axis=0)
+    uniform = keras.random.uniform(shape, seed=seed)[:, first:first + tf.shape(logits)[0]]
     noise = tf.math.log(uniform) - tf.math.log1p(-uniform)  # logistic(0, 1): F_Z = σ
     samples = logits[None] > noise  # (n, B, H, W), True where y_i = +1
     flat = tf.reshape(samples, [-1, height, width])
@@ -48,18 +57,28 @@ def _unpack(targets):
     return mask, *(tf.cast(targets[key], tf.float32) for key in ("size", "mask_weight", "size_weight"))
 
 
-def size_supervised_objective(logits, targets, num_samples, seed=None):
+def size_supervised_objective(logits, targets, num_samples, seed=None, rows=None):
     """Scalar to differentiate: batch mean of mask_weight · Σ_i BCE_i (eq. 6) + size_weight · Σ_i ĝ_i σ(a_i).
 
     ĝ = sampled_size_gradient is held constant, so the gradient with respect to
     the logits a_i is size_weight · ĝ_i σ'(a_i): eq. 21 chained through σ.
+    `rows` = (first row, global batch size) of a replica's share: the sum over its
+    images divided by the global batch size, its part of the global batch mean.
     """
     logits = tf.cast(logits, tf.float32)[..., 0]
     mask, size, mask_weight, size_weight = _unpack(targets)
     bce = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits), axis=[1, 2])
-    gradient = tf.stop_gradient(sampled_size_gradient(logits, size, num_samples, seed))
+    gradient = tf.stop_gradient(sampled_size_gradient(logits, size, num_samples, seed, rows))
     surrogate = tf.reduce_sum(gradient * tf.sigmoid(logits), axis=[1, 2])
-    return tf.reduce_mean(mask_weight * bce + size_weight * surrogate)
+    global_batch = rows[1] if rows is not None else tf.shape(logits)[0]
+    return tf.reduce_sum(mask_weight * bce + size_weight * surrogate) / tf.cast(global_batch, tf.float32)
+
+
+def replica_rows(batch_size):
+    """(first row, global batch size) of this replica's share of the global batch; (0, batch_size) on one device."""
+    context = tf.distribute.get_replica_context()
+    sizes = context.all_gather(tf.reshape(batch_size, [1]), axis=0)
+    return tf.reduce_sum(sizes[:context.replica_id_in_sync_group]), tf.reduce_sum(sizes)
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")
@@ -75,6 +94,8 @@ class SizeSupervisedSegmenter(keras.Model):
     (E = (s - g(ŷ))², eq. 22, weighted by size_weight) and `iou` (eq. 23, weighted
     by mask_weight). EarlyStopping can monitor "val_size_error" as the paper does;
     give it mode="min", since Keras infers directions only for compiled metrics.
+    The metrics are Keras Means, summed over replicas when read, so under a
+    tf.distribute strategy the epoch figures are those of the whole batch.
     """
 
     def __init__(self, backbone, num_samples=1, seed=None, **kwargs):
@@ -106,7 +127,8 @@ class SizeSupervisedSegmenter(keras.Model):
         images, targets = data[0], data[1]
         with tf.GradientTape() as tape:
             logits = self.logits_model(images, training=True)
-            objective = size_supervised_objective(logits, targets, self.num_samples, self.seed_generator)
+            objective = size_supervised_objective(logits, targets, self.num_samples, self.seed_generator,
+                                                  replica_rows(tf.shape(images)[0]))
             scaled = self.optimizer.scale_loss(objective)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)

@@ -7,24 +7,34 @@ whose pre-pooling class maps are the segmentation.
 
 import keras
 
-from ..layers import ProportionHead
+from ..layers import EdgeAwareSmoothness, ProportionHead
 
 
-def build_spss(backbone, name="spss"):
-    """Wrap a segmentation model (images -> class maps) into images -> proportions."""
+def _class_maps(backbone, inputs, smoothness):
+    """The backbone's class maps, through an EdgeAwareSmoothness layer (its weight and sigma) if `smoothness` is given."""
+    class_maps = backbone(inputs)
+    return EdgeAwareSmoothness(**smoothness, name="smoothness")(inputs, class_maps) if smoothness else class_maps
+
+
+def build_spss(backbone, smoothness=None, name="spss"):
+    """Wrap a segmentation model (images -> class maps) into images -> proportions.
+
+    smoothness = {"weight": w, "sigma": σ} adds the mask-free edge-aware smoothness
+    prior on the class maps (layers.EdgeAwareSmoothness) to the training loss.
+    """
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
-    proportions = ProportionHead(name="proportions")(backbone(inputs))
+    proportions = ProportionHead(name="proportions")(_class_maps(backbone, inputs, smoothness))
     return keras.Model(inputs, proportions, name=name)
 
 
-def build_spss_plus(backbone, name="spss_plus"):
-    """Images -> {"proportions", "class_maps"}: the two outputs of SPSS+ (paper Fig. 3).
+def build_spss_plus(backbone, smoothness=None, name="spss_plus"):
+    """Images -> {"proportions", "class_maps"}: the two outputs of SPSS+ (paper Fig. 3), `smoothness` as in build_spss.
 
     Compile with loss={"proportions": ProportionLoss(), "class_maps": KeypointLoss()}
     and loss_weights={"proportions": α, "class_maps": 1 - α} for eq. 4 in a plain fit.
     """
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
-    class_maps = backbone(inputs)
+    class_maps = _class_maps(backbone, inputs, smoothness)
     proportions = ProportionHead(name="proportions")(class_maps)
     return keras.Model(inputs, {"proportions": proportions, "class_maps": class_maps}, name=name)
 
