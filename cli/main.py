@@ -49,16 +49,19 @@ def recipes_command():
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Number of seeds; results are mean ± std.")
 @click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches (quick runs).")
 @click.option("--sizes", "sizes_csv", type=click.Path(), help="CSV 'image,size' replacing the object sizes derived from masks.")
+@click.option("--keypoints", type=click.Path(),
+              help="CSV or JSON 'image,class,x,y' of points clicked on whole images (whole-image pixels); an spss_plus "
+                   "recipe trains on them instead of keypoints sampled from the masks.")
 @click.option("--deterministic", is_flag=True, help="TF op determinism: the same seed gives the same metrics (slower).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="none", show_default=True,
               help="tf.distribute: all local GPUs (or CPUs), or the workers in $TF_CONFIG; batch_size is the global batch.")
-def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, deterministic, strategy):
+def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, keypoints, deterministic, strategy):
     """Run recipe NAME (a packaged name, or a path to a TOML file); a sweep recipe runs every setting."""
     from kerasweak.runner import run_recipe
 
     out = out or os.path.join("runs", name)
     results = run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo,
-                         sizes_csv=sizes_csv, deterministic=deterministic, strategy=strategy)
+                         sizes_csv=sizes_csv, deterministic=deterministic, strategy=strategy, keypoints=keypoints)
     click.echo(open(os.path.join(out, "results.md")).read())
     made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png and model/"
     click.echo(f"wrote {out}/results.json, results.md, {made}")

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from . import losses
-from .data import sample_keypoints
+from .data import keypoint_arrays, sample_keypoints
 from .errors import KerasweakError
 from .layers import SemedaNet
 from .models import build_spss, build_spss_plus, build_unet, load_or_train_semeda
@@ -73,7 +73,10 @@ def keypoint_settings(recipe):
 
 
 def _keypoint_targets(patches, recipe):
-    """Proportions plus keypoints sampled from the masks (paper eq. 4's two targets)."""
+    """Proportions plus keypoints (paper eq. 4's two targets): the user's (PatchSet.keypoints), else sampled from the masks."""
+    if patches.keypoints is not None:
+        keypoints = keypoint_arrays(patches.keypoints, patches.images.shape[1:3], patches.proportions.shape[1])
+        return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
     s = keypoint_settings(recipe)
     classes = s["classes"]
     if classes is not None:

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data import (clustered_proportions, find_dataset, noisy_proportions, read_dubai, read_epfl, read_hippocampus,
-                   read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
+                   read_patch_keypoints, read_proportions_dataset, read_sizes_csv, sizes_for_sources, split_indices)
 from .data.degrade import DEGRADE_MODES
 from .distribute import distribution_strategy
 from .errors import KerasweakError
@@ -268,7 +268,7 @@ def degrade_proportions(recipe, proportions):
 
 
 def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=None, verbose="auto", echo=print,
-               sizes_csv=None, deterministic=False, strategy=None):
+               sizes_csv=None, deterministic=False, strategy=None, keypoints=None):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
 
     `strategy` ("none", "mirrored", "multiworker" or a tf.distribute.Strategy, see
@@ -283,6 +283,9 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     would only have the degraded ones); the test patches are always scored against the masks.
     `sizes_csv` replaces the object sizes derived from the masks with a user's
     (see kerasweak.data.sizes); every image needs one.
+    `keypoints`, a keypoint file in whole-image pixels (kerasweak.data.keypoints),
+    replaces the keypoints an spss_plus recipe samples from the masks; patches of
+    images without points train on their proportions only.
     """
     strategy = distribution_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
     if isinstance(recipe, str):
@@ -291,14 +294,21 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         recipe = _merge(recipe, {"train": {"epochs": epochs}})
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    if keypoints is not None and recipe["method"] != "spss_plus":
+        raise KerasweakError(f"--keypoints needs a recipe of method spss_plus, not {recipe['method']}", recipe["name"])
     if "sweep" in recipe:
-        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv, strategy)
+        return run_sweep(recipe, data, out, seeds, max_samples, verbose, echo, sizes_csv, strategy, keypoints)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     evaluation = evaluation_settings(recipe)
     patches = load_patches(recipe, data, max_samples)
     if sizes_csv is not None:
         patches.sizes = sizes_for_sources(read_sizes_csv(sizes_csv), patches.sources, sizes_csv)
+    if keypoints is not None:
+        patches.keypoints, skipped = read_patch_keypoints(keypoints, patches, patches.proportions.shape[1])
+        annotated = [len(points) for points in patches.keypoints if len(points)]
+        echo(f"{keypoints}: {sum(annotated)} keypoints on {len(annotated)} patches; {skipped} skipped (in a remainder "
+             f"strip the patch cut drops, or on a patch left out by --max-samples)")
     dcfg = recipe["data"]
     train_idx, val_idx, test_idx = split_indices(len(patches), dcfg["test_fraction"], dcfg["val_fraction"], dcfg["split_seed"])
     fit_idx = np.concatenate([train_idx, val_idx])
@@ -309,7 +319,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     train, val, test = fit.subset(train_idx), fit.subset(val_idx), patches.subset(test_idx)
     echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
     config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches),
-              "sizes_csv": None if sizes_csv is None else str(sizes_csv)}
+              "sizes_csv": None if sizes_csv is None else str(sizes_csv), "keypoints": None if keypoints is None else str(keypoints)}
     _check_same_config(out / "config.json", config)
 
     method = get_method(recipe["method"])
@@ -471,7 +481,7 @@ def _sweep_settings(recipe):
 
 
 def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="auto", echo=print, sizes_csv=None,
-              strategy=None):
+              strategy=None, keypoints=None):
     """One run_recipe per value of the [sweep] parameter, then a table and plots.
 
     `parameter = "section.key"` names the recipe setting swept, e.g. "degrade.noise"
@@ -489,7 +499,8 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     sweep, section, key = _sweep_settings(recipe)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
-    config = {"recipe": recipe, "max_samples": max_samples, "sizes_csv": None if sizes_csv is None else str(sizes_csv)}
+    config = {"recipe": recipe, "max_samples": max_samples, "sizes_csv": None if sizes_csv is None else str(sizes_csv),
+              "keypoints": None if keypoints is None else str(keypoints)}
     _check_same_config(out / "config.json", config)
     base = {name: value for name, value in recipe.items() if name != "sweep"}
     settings = []
@@ -503,7 +514,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
             overrides = {s: t for s, t in value.items() if s != "label"} if section is None else {section: {key: value}}
             sub = _merge(base, {"name": f"{recipe['name']}/{setting}", **overrides})
             results = run_recipe(sub, data, out / setting, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
-                                 echo=echo, sizes_csv=sizes_csv, strategy=strategy)
+                                 echo=echo, sizes_csv=sizes_csv, strategy=strategy, keypoints=keypoints)
         settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
                          "proportion_change": results["proportion_change"]})
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}

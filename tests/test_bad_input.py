@@ -1,8 +1,7 @@
 """The bad-input catalogue (docs/bad-input.md), row by row, through the real `kerasweak` command.
 
-Every CLI row must exit non-zero with exactly one stderr line, `error: PATH: problem`,
-no traceback, and no file written in --out. Keypoint files enter no command yet,
-so their rows go through the library reader.
+Every row must exit non-zero with exactly one stderr line, `error: PATH: problem`,
+no traceback, and no file written in --out.
 """
 
 import json
@@ -13,8 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasweak.data import read_keypoints_file
-from kerasweak.errors import KerasweakError
 from test_cli import kerasweak
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
@@ -54,6 +51,15 @@ class Case:
         sizes_csv.write_text(text)
         return ["recipe", "hippocampus-size", "--data", self.fixture("fake_hippocampus"), "--out", self.out, "--sizes", sizes_csv]
 
+    def keypoints(self, name, text, recipe=None):
+        """A tiny SPSS+ run on the fake EPFL stack (four 64×64 slices, training.tif[0] …) with keypoint file `name`."""
+        if recipe is None:
+            recipe = self.tmp / "tiny-em-spss-plus.toml"
+            recipe.write_text(TINY_EM_SPSS_PLUS)
+        path = self.tmp / name
+        path.write_text(text)
+        return ["recipe", recipe, "--data", self.fixture("fake_epfl").parent, "--out", self.out, "--keypoints", path], path
+
     def export(self, **metadata):
         """A copy of the tiny exported U-Net, with kerasweak.json changed by `metadata`."""
         model = self.tmp / "model"
@@ -65,6 +71,18 @@ class Case:
     def predict(self, model, out=None):
         image = self.fixture("fake_dubai") / "Tile 1" / "images" / "image_part_001.jpg"
         return ["predict", model, image, "--out", out or self.out / "mask.png", "--tile", 32, "--overlap", 8]
+
+
+TINY_EM_SPSS_PLUS = ('extends = "em-spss-plus"\nname = "tiny-em-spss-plus"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
+                     '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n')
+
+
+def _keypoints(name, text):
+    return lambda case: case.keypoints(name, text)
+
+
+def _keypoints_for_another_method(case):
+    return case.keypoints("points.csv", "image,class,x,y\ntraining.tif[0],Background,1,1\n", recipe="em-spss")[0], "em-spss"
 
 
 def _corrupt_image(case):
@@ -195,6 +213,18 @@ CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -
                        _sizes_file("image,size\nimagesTr/hippocampus_000.nii.gz[z=0],-3\n")),
     "sizes-wrong-header": ("expected a header 'image,size' and one row per image",
                            _sizes_file("image,diameter\nimagesTr/hippocampus_000.nii.gz[z=0],3\n")),
+    "keypoint-outside-image-csv": ("line 3: point (64, 2) is outside the 64x64 image 'training.tif[0]'",
+                                   _keypoints("points.csv", "image,class,x,y\ntraining.tif[0],Background,1,1\n"
+                                                            "training.tif[0],Mitochondria,64,2\n")),
+    "keypoint-unknown-class-csv": ("line 2: unknown class 'water'; known: Background, Mitochondria",
+                                   _keypoints("points.csv", "image,class,x,y\ntraining.tif[1],water,1,1\n")),
+    "keypoint-outside-image-json": ("line 1: point (0, 64) is outside the 64x64 image 'training.tif[0]'",
+                                    _keypoints("points.json", '[{"image": "training.tif[0]", "class": "Background", '
+                                                              '"x": 0, "y": 64}]')),
+    "keypoint-unknown-image-json": ("line 2: unknown image 'training.tif[9]'",
+                                    _keypoints("points.json", '[\n {"image": "training.tif[9]", "class": "Background", '
+                                                              '"x": 0, "y": 0}\n]')),
+    "keypoints-for-another-method": ("--keypoints needs a recipe of method spss_plus, not spss", _keypoints_for_another_method),
     "image-smaller-than-patch": ("image 96x72 is smaller than a 224x224 patch", _image_smaller_than_patch),
     "empty-data-folder": (DUBAI_HOW_TO, _empty_data_folder),
     "missing-data-folder": ("data folder does not exist", _missing_data_folder),
@@ -244,33 +274,9 @@ def test_bad_input_gets_one_line_naming_file_and_problem_and_leaves_nothing(tmp_
     assert _files_in(case.out) == []
 
 
-KEYPOINT_ROWS = {  # row: (file name, text, problem)
-    "keypoint-outside-image-csv": ("points.csv", "image,class,x,y\na.png,sky,1,1\na.png,tree,5,2\n",
-                                   "line 3: point (5, 2) is outside the 5x6 image 'a.png'"),
-    "keypoint-unknown-class-csv": ("points.csv", "image,class,x,y\na.png,water,1,1\n",
-                                   "line 2: unknown class 'water'; known: sky, tree, road"),
-    "keypoint-outside-image-json": ("points.json", '[{"image": "a.png", "class": "sky", "x": 0, "y": 6}]',
-                                    "line 1: point (0, 6) is outside the 5x6 image 'a.png'"),
-    "keypoint-unknown-image-json": ("points.json", '[\n {"image": "b.png", "class": "sky", "x": 0, "y": 0}\n]',
-                                    "line 2: unknown image 'b.png'"),
-}
-
-
-@pytest.mark.parametrize("row", KEYPOINT_ROWS)
-def test_bad_keypoint_files_get_one_line_naming_file_and_problem(tmp_path, row):
-    name, text, problem = KEYPOINT_ROWS[row]
-    path = tmp_path / name
-    path.write_text(text)
-    with pytest.raises(KerasweakError) as err:
-        read_keypoints_file(path, ["a.png"], [(6, 5)], ["sky", "tree", "road"])
-    assert str(err.value) == f"{path}: {problem}"
-
-
 def test_the_catalogue_lists_every_row_with_its_exact_problem():
     """docs/bad-input.md names each row and its error text, as the tests above check them."""
     catalogue = CATALOGUE.read_text()
-    problems = {**{row: problem for row, (problem, _) in CLI_ROWS.items()},
-                **{row: problem for row, (_, _, problem) in KEYPOINT_ROWS.items()}}
-    for row, problem in problems.items():
+    for row, (problem, _) in CLI_ROWS.items():
         assert f"`{row}`" in catalogue, row
         assert problem in catalogue, (row, problem)

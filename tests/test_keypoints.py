@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.data import IGNORE_LABEL, read_keypoints_file, sample_keypoints
+from kerasweak.data import IGNORE_LABEL, keypoint_arrays, read_keypoints_file, read_patch_keypoints, sample_keypoints
+from kerasweak.data.patching import patch_set_from_images
 from kerasweak.errors import KerasweakError
 
 
@@ -191,3 +192,81 @@ def test_huge_numbers_and_deep_nesting_are_clear_errors(tmp_path):
     deep = _write(tmp_path, "deep.json", "[" * 100_000)
     with pytest.raises(KerasweakError, match=r"invalid JSON \(nested too deeply\)"):
         read_keypoints_file(deep, ["a.png"], [(6, 5)], CLASSES)
+
+
+def _whole_images(max_samples=None):
+    """Patches of 32 cut from a 100×70 image "a" (3×2 patches, remainder strips x >= 96 and y >= 64) and a 40×40 "b" (1 patch)."""
+    items = [(np.zeros((h, w, 1), np.uint8), np.zeros((h, w), np.uint8), name, name) for name, h, w in (("a", 70, 100), ("b", 40, 40))]
+    return patch_set_from_images(items, 32, CLASSES, np.zeros((3, 3), np.uint8), max_samples)
+
+
+def test_whole_image_points_land_on_the_patch_that_holds_them(tmp_path):
+    patches = _whole_images()
+    assert patches.origins == [(0, 0), (0, 32), (0, 64), (32, 0), (32, 32), (32, 64), (0, 0)]
+    assert patches.source_shapes == {"a": (70, 100), "b": (40, 40)}
+    path = _write(tmp_path, "points.csv", "image,class,x,y\n"
+                  "a,tree,40,5\n"  # patch 1, origin (0, 32): pixel (5, 8)
+                  "a,road,70.9,63.2\n"  # patch 5, origin (32, 64): pixel (31, 6)
+                  "b,sky,31,0\n"  # patch 6, origin (0, 0): pixel (0, 31)
+                  "a,sky,99,10\na,sky,10,65\nb,sky,33,33\n")  # in the remainder strips: skipped
+    points, skipped = read_patch_keypoints(path, patches, 3)
+    assert skipped == 3
+    assert [p.tolist() for p in points] == [[], [[5, 8, 1, 1]], [], [], [], [[31, 6, 2, 1]], [[0, 31, 0, 1]]]
+    labels, weights = keypoint_arrays(points, (32, 32), 3)
+    assert labels.shape == (7, 32, 32, 3) and np.argwhere(weights).tolist() == [[1, 5, 8, 1], [5, 31, 6, 2], [6, 0, 31, 0]]
+    assert (labels == weights).all()
+
+
+def test_whole_image_points_follow_subsets_and_binary_classes(tmp_path):
+    path = _write(tmp_path, "points.csv", "image,class,x,y\na,tree,40,5\na,sky,33,1\nb,tree,3,4\n")
+    points, skipped = read_patch_keypoints(path, _whole_images(max_samples=6), 1)  # b's patch left out
+    assert skipped == 1 and [p.tolist() for p in points if len(p)] == [[[5, 8, 0, 1], [1, 1, 0, 0]]]
+    patches = _whole_images()
+    patches.keypoints = read_patch_keypoints(path, _whole_images(), 1)[0]
+    assert [p.tolist() for p in patches.subset([6, 1]).keypoints] == [[[4, 3, 0, 1]], [[5, 8, 0, 1], [1, 1, 0, 0]]]
+
+
+@pytest.mark.parametrize("row,problem", [
+    ("a,tree,100,0", "line 2: point (100, 0) is outside the 100x70 image 'a'"),
+    ("c,tree,0,0", "line 2: unknown image 'c'"),
+])
+def test_whole_image_points_are_checked_against_the_whole_images(tmp_path, row, problem):
+    path = _write(tmp_path, "points.csv", f"image,class,x,y\n{row}\n")
+    with pytest.raises(KerasweakError) as err:
+        read_patch_keypoints(path, _whole_images(max_samples=2), 3)
+    assert str(err.value) == f"{path}: {problem}"
+
+
+def test_spss_plus_trains_on_the_users_keypoints_instead_of_sampled_ones(tmp_path):
+    from kerasweak.losses import pack_keypoints
+    from kerasweak.methods import METHODS
+
+    patches = _whole_images()
+    patches.keypoints = read_patch_keypoints(_write(tmp_path, "p.csv", "image,class,x,y\na,road,40,5\n"), patches, 3)[0]
+    recipe = {"name": "r", "keypoints": {"k": 5}}
+    targets = METHODS["spss_plus"].targets(patches.subset([1, 6]), recipe)
+    expected = pack_keypoints(*keypoint_arrays(patches.subset([1, 6]).keypoints, (32, 32), 3))
+    np.testing.assert_array_equal(targets["class_maps"], expected)
+    assert targets["class_maps"][1].sum() == 0 and targets["class_maps"][0, 5, 8].tolist() == [0, 0, 1, 0, 0, 1]
+
+
+def test_recipe_trains_spss_plus_from_a_keypoints_file_of_whole_image_points(tmp_path, fake_epfl):
+    """em-spss-plus on the fake EPFL stack (four 64×64 slices, patches of 32) from clicked points, not the masks."""
+    from test_cli import assert_clean_error, kerasweak
+
+    recipe = tmp_path / "tiny-em.toml"
+    recipe.write_text('extends = "em-spss-plus"\nname = "tiny-em"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
+                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n')
+    points = _write(tmp_path, "points.csv", "image,class,x,y\ntraining.tif[0],Mitochondria,15,10\n"
+                    "training.tif[0],Background,50,50\ntraining.tif[1],Mitochondria,20,15\n"
+                    "training.tif[3],Mitochondria,20,25\n")  # slice 3: left out by --max-samples 12
+    out = tmp_path / "out"
+    run = lambda keypoints: kerasweak("recipe", recipe, "--data", fake_epfl.parent, "--out", out, "--max-samples", 12,
+                                      "--keypoints", keypoints, cwd=tmp_path)
+    result = run(points)
+    assert result.returncode == 0, result.stderr
+    assert f"{points}: 3 keypoints on 3 patches; 1 skipped" in result.stdout
+    assert json.loads((out / "config.json").read_text())["keypoints"] == str(points)
+    assert json.loads((out / "model" / "kerasweak.json").read_text())["method"] == "spss_plus"
+    other = _write(tmp_path, "other.csv", "image,class,x,y\ntraining.tif[0],Mitochondria,15,10\n")
+    assert_clean_error(run(other), "different recipe or options")

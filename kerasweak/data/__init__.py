@@ -6,7 +6,7 @@ from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
 from .epfl import EPFL_CLASSES, EPFL_PALETTE, read_epfl, read_epfl_png, read_epfl_tiff
 from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, read_hippocampus, split_hippocampus
 from .images import read_image, read_mask
-from .keypoints import read_keypoints_file, sample_keypoints
+from .keypoints import keypoint_arrays, read_keypoints_file, read_patch_keypoints, sample_keypoints
 from .locate import find_dataset
 from .pipeline import make_dataset
 from .sizes import mask_sizes, read_sizes_csv, sizes_for_sources
@@ -17,7 +17,8 @@ __all__ = [
     "IGNORE_LABEL", "PatchSet", "split_indices", "clustered_proportions", "noisy_proportions",
     "DUBAI_CLASSES", "DUBAI_PALETTE", "read_dubai", "EPFL_CLASSES", "EPFL_PALETTE", "read_epfl",
     "read_epfl_png", "read_epfl_tiff", "HIPPOCAMPUS_CLASSES", "HIPPOCAMPUS_PALETTE", "mask_sizes", "read_hippocampus",
-    "split_hippocampus", "read_image", "read_mask", "read_keypoints_file", "sample_keypoints",
+    "split_hippocampus", "read_image", "read_mask", "read_keypoints_file", "read_patch_keypoints",
+    "keypoint_arrays", "sample_keypoints",
     "find_dataset", "make_dataset", "proportions_from_masks", "read_proportions_csv", "read_proportions_dataset",
     "synthetic_patches", "read_sizes_csv", "sizes_for_sources",
 ]

@@ -18,7 +18,10 @@ class PatchSet:
         data with one sigmoid output, (N, 1) foreground fractions.
     sources: the file each patch was cut from.
     class_names, palette: class names and their RGB colours (C, 3).
+    origins: each patch's (row, col) top-left pixel in its source image; empty if not cut from larger images.
+    source_shapes: {source: (height, width)} of every whole image read (max_samples drops patches, not these).
     sizes: (N,) float32 object sizes (2 · max Chebyshev distance) for size supervision; None if not given.
+    keypoints: per patch, a (k, 4) int32 array of user keypoints (row, col, channel, label); None to sample them from the masks.
     """
 
     images: np.ndarray
@@ -28,7 +31,9 @@ class PatchSet:
     class_names: list
     palette: np.ndarray
     origins: list = field(default_factory=list)
+    source_shapes: dict = field(default_factory=dict)
     sizes: np.ndarray | None = None
+    keypoints: list | None = None
 
     def __len__(self):
         return len(self.images)
@@ -47,7 +52,9 @@ class PatchSet:
             class_names=self.class_names,
             palette=self.palette,
             origins=[self.origins[i] for i in index] if self.origins else [],
+            source_shapes=self.source_shapes,
             sizes=None if self.sizes is None else self.sizes[index],
+            keypoints=None if self.keypoints is None else [self.keypoints[i] for i in index],
         )
 
 

@@ -10,6 +10,7 @@ both share channel 0 and its normaliser |Λ|.
 Keypoint file (for users who clicked points and have no masks): CSV with a header
 naming `image,class,x,y` (any order), or JSON, a list of {"image", "class", "x", "y"}
 objects. x is the column and y the row, 0-based pixels; fractions are rounded down.
+`kerasweak recipe --keypoints` reads one in whole-image pixels (read_patch_keypoints).
 """
 
 import csv
@@ -102,6 +103,36 @@ def _json_rows(text, path):
         yield line, [entry[name] for name in FIELDS]
 
 
+def _read_points(path, image_names, image_shapes, class_names, num_classes):
+    """[(image index, x, y, channel, label)] of a keypoint file, each point checked against its image's (height, width)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KerasweakError("keypoints file not found", path) from None
+    except UnicodeDecodeError as err:
+        raise KerasweakError(f"not a UTF-8 text file ({err})", path) from None
+    images = {str(name): i for i, name in enumerate(image_names)}
+    classes = {str(name): c for c, name in enumerate(class_names)}
+    rows = _json_rows(text, path) if path.suffix.lower() == ".json" else _csv_rows(text, path)
+    points = []
+    for line, (image, name, x, y) in rows:
+        if str(image) not in images:
+            raise KerasweakError(f"line {line}: unknown image {image!r}", path)
+        if str(name) not in classes:
+            raise KerasweakError(f"line {line}: unknown class {name!r}; known: {', '.join(map(str, class_names))}", path)
+        try:
+            x, y = float(x), float(y)
+        except (TypeError, ValueError, OverflowError):
+            raise KerasweakError(f"line {line}: x and y must be numbers", path) from None
+        i = images[str(image)]
+        height, width = image_shapes[i]
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < width and 0 <= y < height):
+            raise KerasweakError(f"line {line}: point ({x:g}, {y:g}) is outside the {width}x{height} image {image!r}", path)
+        points.append((i, x, y, *_channel_and_label(classes[str(name)], num_classes)))
+    return points
+
+
 def read_keypoints_file(path, image_names, image_shapes, class_names, num_classes=None, out_shape=None):
     """(labels, weights) of shape (N, H, W, C) from a CSV or JSON keypoint file.
 
@@ -113,15 +144,9 @@ def read_keypoints_file(path, image_names, image_shapes, class_names, num_classe
     outside its image, an unknown image or an unknown class is an error naming the
     file and line.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KerasweakError("keypoints file not found", path) from None
-    except UnicodeDecodeError as err:
-        raise KerasweakError(f"not a UTF-8 text file ({err})", path) from None
     num_classes = num_classes or len(class_names)
     shapes = [tuple(int(s) for s in shape) for shape in image_shapes]
+    points = _read_points(path, image_names, shapes, class_names, num_classes)
     if out_shape is None:
         if len(set(shapes)) > 1:
             raise ValueError("images differ in size; pass out_shape, the size they are resized to")
@@ -129,24 +154,48 @@ def read_keypoints_file(path, image_names, image_shapes, class_names, num_classe
     out_h, out_w = out_shape
     labels = np.zeros((len(image_names), out_h, out_w, num_classes), dtype=np.uint8)
     weights = np.zeros_like(labels)
-    images = {str(name): i for i, name in enumerate(image_names)}
-    classes = {str(name): c for c, name in enumerate(class_names)}
-    rows = _json_rows(text, path) if path.suffix.lower() == ".json" else _csv_rows(text, path)
-    for line, (image, name, x, y) in rows:
-        if str(image) not in images:
-            raise KerasweakError(f"line {line}: unknown image {image!r}", path)
-        if str(name) not in classes:
-            raise KerasweakError(f"line {line}: unknown class {name!r}; known: {', '.join(map(str, class_names))}", path)
-        try:
-            x, y = float(x), float(y)
-        except (TypeError, ValueError, OverflowError):
-            raise KerasweakError(f"line {line}: x and y must be numbers", path) from None
-        i = images[str(image)]
+    for i, x, y, channel, label in points:
         height, width = shapes[i]
-        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < width and 0 <= y < height):
-            raise KerasweakError(f"line {line}: point ({x:g}, {y:g}) is outside the {width}x{height} image {image!r}", path)
-        channel, label = _channel_and_label(classes[str(name)], num_classes)
         row, col = int(y * out_h / height), int(x * out_w / width)
+        weights[i, row, col, channel] = 1
+        labels[i, row, col, channel] = label
+    return labels, weights
+
+
+def read_patch_keypoints(path, patches, num_classes):
+    """The points of a keypoint file in whole-image pixels, moved onto the patches cut from those images.
+
+    Image names are the readers' `patches.sources` (e.g. `training.tif[3]`,
+    `Tile 1/images/image_part_001.jpg`), checked against the whole images'
+    `patches.source_shapes`. A point at (x, y) lands on the patch of its image
+    whose origin (oy, ox) is the patch-grid corner at or above-left of it, at
+    pixel (y - oy, x - ox). Returns (points, skipped): points[i] is a (k, 4) int32
+    array of (row, col, channel, label) in patch i, as keypoint_arrays takes them;
+    skipped counts the points on no patch (in a remainder strip the cut drops,
+    or on a patch left out by max_samples).
+    """
+    if not patches.source_shapes:
+        raise KerasweakError("keypoints need patches cut from whole images (aerial-dubai or epfl-em data)", path)
+    size = patches.images.shape[1]
+    names = list(patches.source_shapes)
+    patch_at = {(source, tuple(origin)): i for i, (source, origin) in enumerate(zip(patches.sources, patches.origins))}
+    points, skipped = [[] for _ in range(len(patches))], 0
+    for image, x, y, channel, label in _read_points(path, names, list(patches.source_shapes.values()),
+                                                     patches.class_names, num_classes):
+        row, col = int(y), int(x)
+        i = patch_at.get((names[image], (row - row % size, col - col % size)))
+        if i is None:
+            skipped += 1
+        else:
+            points[i].append((row % size, col % size, channel, label))
+    return [np.asarray(p, dtype=np.int32).reshape(-1, 4) for p in points], skipped
+
+
+def keypoint_arrays(points, patch_shape, num_classes):
+    """(labels, weights) of shape (N, H, W, C) for losses.pack_keypoints from read_patch_keypoints' per-patch points."""
+    labels = np.zeros((len(points), *patch_shape, num_classes), dtype=np.uint8)
+    weights = np.zeros_like(labels)
+    for i, (row, col, channel, label) in enumerate(p.T for p in points):
         weights[i, row, col, channel] = 1
         labels[i, row, col, channel] = label
     return labels, weights

@@ -15,13 +15,14 @@ def patch_set_from_images(items, patch_size, class_names, palette, max_samples=N
     sigmoid output; otherwise there is one column per class. A mask whose size
     differs from its image, or an image smaller than a patch, is an error naming `path`.
     """
-    images, masks, sources, origins = [], [], [], []
+    images, masks, sources, origins, source_shapes = [], [], [], [], {}
     for image, mask, source, path in items:
         if image.shape[:2] != mask.shape:
             raise KerasweakError(f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}", path)
         if min(image.shape[:2]) < patch_size:
             raise KerasweakError(f"image {image.shape[1]}x{image.shape[0]} is smaller than a {patch_size}x{patch_size} patch", path)
         cols = image.shape[1] // patch_size
+        source_shapes[source] = image.shape[:2]
         for k, (img, lab) in enumerate(zip(cut_patches(image, patch_size), cut_patches(mask, patch_size))):
             images.append(img)
             masks.append(lab)
@@ -30,7 +31,7 @@ def patch_set_from_images(items, patch_size, class_names, palette, max_samples=N
     masks = np.stack(masks)
     proportions = proportions_from_masks(masks, len(class_names))
     patches = PatchSet(np.stack(images), masks, proportions[:, 1:] if binary else proportions,
-                       sources, list(class_names), palette, origins)
+                       sources, list(class_names), palette, origins, source_shapes)
     if max_samples:
         patches = patches.subset(np.arange(min(max_samples, len(patches))))
     return patches
