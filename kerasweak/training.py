@@ -124,10 +124,10 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     method = get_method(recipe["method"])
     num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
     model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
-    model.compile(optimizer=adam(recipe, len(train), cfg["epochs"], proportion_augmentation(recipe)[1]), loss=method.loss(recipe),
+    augment, mosaic = proportion_augmentation(recipe)
+    model.compile(optimizer=adam(recipe, len(train), cfg["epochs"], mosaic), loss=method.loss(recipe),
                   loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]
-    augment, mosaic = proportion_augmentation(recipe)
     counter = EpochCounter()
     train_data = make_dataset(train.images, method.targets(train, recipe), batch, shuffle=True, seed=seed,
                               augment=augment, mosaic=mosaic, epoch=counter.epoch)
