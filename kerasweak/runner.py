@@ -318,8 +318,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     fit = replace(patches, proportions=proportions)
     train, val, test = fit.subset(train_idx), fit.subset(val_idx), patches.subset(test_idx)
     echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
-    config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches),
-              "sizes_csv": None if sizes_csv is None else str(sizes_csv), "keypoints": None if keypoints is None else str(keypoints)}
+    config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches), **_label_files(sizes_csv, keypoints)}
     _check_same_config(out / "config.json", config)
 
     method = get_method(recipe["method"])
@@ -345,6 +344,11 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}{edges}, {seconds:.0f} s")
 
     return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
+
+
+def _label_files(sizes_csv, keypoints):
+    """The user's label files as config.json records them (their paths; None when not given)."""
+    return {"sizes_csv": None if sizes_csv is None else str(sizes_csv), "keypoints": None if keypoints is None else str(keypoints)}
 
 
 def _with_evaluation_figures(metrics, seed_dir, test, evaluation, echo=print):
@@ -499,8 +503,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     sweep, section, key = _sweep_settings(recipe)
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
-    config = {"recipe": recipe, "max_samples": max_samples, "sizes_csv": None if sizes_csv is None else str(sizes_csv),
-              "keypoints": None if keypoints is None else str(keypoints)}
+    config = {"recipe": recipe, "max_samples": max_samples, **_label_files(sizes_csv, keypoints)}
     _check_same_config(out / "config.json", config)
     base = {name: value for name, value in recipe.items() if name != "sweep"}
     settings = []
