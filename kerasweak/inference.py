@@ -13,7 +13,7 @@ from .io import atomic_path, check_writable
 METADATA_KEYS = ("method", "recipe", "dataset", "class_names", "palette", "num_outputs", "channels")
 
 
-def load_export(path, expected_methods=None):
+def load_export(path):
     """(predict_fn, metadata) of a SavedModel written by a kerasweak recipe."""
     import tensorflow as tf
 
@@ -28,8 +28,6 @@ def load_export(path, expected_methods=None):
     missing = [key for key in METADATA_KEYS if key not in metadata] if isinstance(metadata, dict) else list(METADATA_KEYS)
     if missing:
         raise KerasweakError(f"kerasweak.json lacks {', '.join(missing)}; export the model again with this kerasweak", path)
-    if expected_methods and metadata["method"] not in expected_methods:
-        raise KerasweakError(f"model was trained by method {metadata['method']!r}; this command needs {' or '.join(expected_methods)}", path)
     try:
         loaded = tf.saved_model.load(str(path))
     except (OSError, ValueError) as err:

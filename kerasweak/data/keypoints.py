@@ -152,14 +152,11 @@ def read_keypoints_file(path, image_names, image_shapes, class_names, num_classe
             raise ValueError("images differ in size; pass out_shape, the size they are resized to")
         out_shape = shapes[0]
     out_h, out_w = out_shape
-    labels = np.zeros((len(image_names), out_h, out_w, num_classes), dtype=np.uint8)
-    weights = np.zeros_like(labels)
+    per_image = [[] for _ in image_names]
     for i, x, y, channel, label in points:
         height, width = shapes[i]
-        row, col = int(y * out_h / height), int(x * out_w / width)
-        weights[i, row, col, channel] = 1
-        labels[i, row, col, channel] = label
-    return labels, weights
+        per_image[i].append((int(y * out_h / height), int(x * out_w / width), channel, label))
+    return keypoint_arrays([np.asarray(p, dtype=np.int32).reshape(-1, 4) for p in per_image], (out_h, out_w), num_classes)
 
 
 def read_patch_keypoints(path, patches, num_classes):
