@@ -6,6 +6,7 @@ from PIL import Image
 
 from kerasweak.data import (DUBAI_CLASSES, IGNORE_LABEL, find_dataset, make_dataset, proportions_from_masks,
                             read_dubai, read_image, read_proportions_csv, read_proportions_dataset, split_indices)
+from kerasweak.data.pipeline import EpochCounter
 from kerasweak.errors import KerasweakError
 
 
@@ -99,6 +100,18 @@ def test_proportions_csv_without_masks_trains_a_patchset(tmp_path):
     np.testing.assert_allclose(patches.proportions, [[0.2, 0.3, 0.5], [1, 0, 0]])
     batch = next(iter(make_dataset(patches.images, patches.proportions, batch_size=2)))
     assert batch[0].dtype.name == "float32" and tuple(batch[1].shape) == (2, 3)
+
+
+@pytest.mark.parametrize("pipeline,batches", [({}, 4), ({"shuffle": True}, 4), ({"shuffle": True, "epoch": True}, 4),
+                                              ({"shuffle": True, "augment": ["flip_rotate"], "mosaic": 2}, 2)])
+def test_every_pipeline_runs_without_tf_data_autotuning(pipeline, batches):
+    """Autotuning makes deleting an epoch's iterator stall for seconds (benchmarks/epoch_stall.py)."""
+    if pipeline.get("epoch"):
+        pipeline = {**pipeline, "epoch": EpochCounter().epoch}
+    images, proportions = np.zeros((8, 32, 32, 3), np.uint8), np.full((8, 2), 0.5, np.float32)
+    data = make_dataset(images, proportions, batch_size=2, **pipeline)
+    assert data.options().autotune.enabled is False
+    assert sum(1 for _ in data) == batches
 
 
 @pytest.mark.parametrize("row,problem", [

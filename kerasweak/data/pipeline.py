@@ -48,11 +48,26 @@ def batch_for_replicas(data, batch_size, count):
     return data.batch(batch_size, drop_remainder=0 < count % batch_size < replicas)
 
 
+def prefetched(data):
+    """`data.prefetch(AUTOTUNE)` with tf.data's autotuning model switched off.
+
+    With it on, deleting an iterator, which Keras does at the end of every
+    epoch, stalls for about 11 s every few epochs while the autotune thread
+    shuts down (9 of epochs 25-41 of a dubai-spss seed took 40-42 s, the
+    others 30-32 s; benchmarks/epoch_stall.py measures it). The pipelines' few
+    cheap maps run at tf.data's default parallelism without it.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=(), mosaic=1, epoch=None):
     """Batches of (float32 raw-pixel images, targets), shuffled if asked, prefetched.
 
     `targets` is an array or a tuple/dict of arrays with the same first axis.
     Images stay in their raw 0-255 range: the models normalise them themselves.
+    Batches are `prefetched` (no tf.data autotuning, so epochs end without a stall).
     `augment` names transforms of kerasweak.data.augment (those in AUGMENTATIONS
     keep proportion targets exact; "flip_with_mask" flips mask targets along).
     For proportion targets only, `mosaic` = k > 1 tiles k×k shuffled patches into one input (see
@@ -76,7 +91,7 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
     if mosaic > 1:
         data = data.batch(mosaic * mosaic, drop_remainder=True).map(tile_mosaic(mosaic), num_parallel_calls=tf.data.AUTOTUNE)
         batch_size, count = max(1, batch_size // (mosaic * mosaic)), count // (mosaic * mosaic)
-    return batch_for_replicas(data, batch_size, count).prefetch(tf.data.AUTOTUNE)
+    return prefetched(batch_for_replicas(data, batch_size, count))
 
 
 def predict_batches(images, batch_size=16):

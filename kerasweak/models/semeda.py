@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..data.dataset import IGNORE_LABEL
-from ..data.pipeline import batch_for_replicas
+from ..data.pipeline import batch_for_replicas, prefetched
 from ..io import atomic_path
 from ..layers import SemedaNet
 from ..losses import PixelCrossEntropy, one_hot_labels
@@ -31,9 +31,8 @@ def train_semeda(masks, num_classes, epochs=10, batch_size=16, learning_rate=5e-
     """
     masks = np.asarray(masks)
     shuffled = tf.data.Dataset.from_tensor_slices(masks).shuffle(len(masks), seed=seed)
-    batches = (batch_for_replicas(shuffled, batch_size, len(masks))
-               .map(lambda m: (one_hot_labels(m, num_classes, IGNORE_LABEL), semantic_edges(m)))
-               .prefetch(tf.data.AUTOTUNE))
+    batches = prefetched(batch_for_replicas(shuffled, batch_size, len(masks))
+                         .map(lambda m: (one_hot_labels(m, num_classes, IGNORE_LABEL), semantic_edges(m))))
     edge_net = SemedaNet(num_classes, name="semeda")
     model = _as_model(edge_net)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=PixelCrossEntropy())
