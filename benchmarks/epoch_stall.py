@@ -24,23 +24,18 @@ import tensorflow as tf  # noqa: E402
 
 from kerasweak.data import make_dataset  # noqa: E402
 from kerasweak.data.pipeline import EpochCounter  # noqa: E402
+from kerasweak.training import EpochTimer  # noqa: E402  (the recipes' epoch_seconds)
 
 
 class StepStandIn(keras.callbacks.Callback):
-    """Sleeps after each batch, standing in for the compute of a real training step; records epoch seconds."""
+    """Sleeps after each batch, standing in for the compute of a real training step."""
 
     def __init__(self, seconds):
         super().__init__()
-        self.seconds, self.epoch_seconds = seconds, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        self.seconds = seconds
 
     def on_train_batch_end(self, batch, logs=None):
         time.sleep(self.seconds)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.start)
 
 
 def epoch_seconds(images, proportions, autotune, epochs, step_seconds):
@@ -54,9 +49,9 @@ def epoch_seconds(images, proportions, autotune, epochs, step_seconds):
     model = keras.Sequential([keras.Input(images.shape[1:]), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(proportions.shape[1], activation="softmax")])
     model.compile("adam", "mse")
-    stand_in = StepStandIn(step_seconds)
-    model.fit(data, epochs=epochs, callbacks=[counter, stand_in], shuffle=False, verbose=0)
-    return np.array(stand_in.epoch_seconds)
+    history = model.fit(data, epochs=epochs, callbacks=[counter, StepStandIn(step_seconds), EpochTimer()],
+                        shuffle=False, verbose=0)
+    return np.array(history.history["epoch_seconds"])
 
 
 def main():

@@ -33,7 +33,7 @@ from kerasweak import layers, models  # noqa: E402
 
 
 def unet_forward_macs(unet, size):
-    """[(layer name, forward MACs per image)] of every convolution of `unet` on a size×size input."""
+    """Forward MACs per image of every convolution of `unet` on a size×size input, in layer order."""
     convs = [layer for layer in unet.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
     probe = keras.Model(unet.inputs, [tensor for layer in convs for tensor in (layer.input, layer.output)])
     shapes = [tensor.shape for tensor in probe([np.zeros((1, size, size, unet.input_shape[-1]), "float32")])]
@@ -41,7 +41,7 @@ def unet_forward_macs(unet, size):
     for layer, in_shape, out_shape in zip(convs, shapes[0::2], shapes[1::2]):
         # A transposed conv scatters each input pixel over its kernel; a conv gathers one per output pixel.
         spatial = in_shape[1:3] if isinstance(layer, keras.layers.Conv2DTranspose) else out_shape[1:3]
-        counted.append((layer.name, int(np.prod(spatial)) * int(np.prod(layer.kernel.shape))))
+        counted.append(int(np.prod(spatial)) * int(np.prod(layer.kernel.shape)))
     return counted
 
 
@@ -68,12 +68,11 @@ def main():
     args = parser.parse_args()
     unet = models.build_unet(args.classes, base_filters=args.base_filters)
     forward = unet_forward_macs(unet, args.size)
-    first_layer = forward[0][1]
-    unet_step = args.batch * (3 * sum(macs for _, macs in forward) - first_layer)
+    unet_step = args.batch * (3 * sum(forward) - forward[0])  # the first layer needs no gradient to its input
     edge_net = layers.SemedaNet(args.classes)
     edge_net.build((None, None, None, args.classes))
     edge_layers = edge_net_forward_macs(edge_net, args.size)
-    ours, profiler = 2 * sum(macs for _, macs in forward), profiler_forward_flops(unet, args.size)
+    ours, profiler = 2 * sum(forward), profiler_forward_flops(unet, args.size)
     print(f"U-Net forward pass, one image: {ours / 1e9:.3f} GFLOP counted here, {profiler / 1e9:.3f} by tf.profiler")
     print(f"U-Net training step (CE): {unet_step / 1e9:.1f} GMAC "
           f"(batch {args.batch}, {args.size}², {args.base_filters} base filters, {args.classes} classes)")
