@@ -16,10 +16,19 @@ def proportion_mse(y_true, y_pred):
     return ops.sum(ops.square(ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")), axis=-1)
 
 
+def _with_complement(proportions):
+    """A one-class proportion (B, 1), the mean of one sigmoid map, as the two-class distribution [1 - p, p]."""
+    return ops.concatenate([1.0 - proportions, proportions], axis=-1) if proportions.shape[-1] == 1 else proportions
+
+
 def proportion_kl(y_true, y_pred):
-    """KL(target ‖ predicted) = Σ_c t_c log(t_c / p_c); classes with t_c = 0 contribute 0."""
-    t = ops.cast(y_true, "float32")
-    p = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0)
+    """KL(target ‖ predicted) = Σ_c t_c log(t_c / p_c); classes with t_c = 0 contribute 0.
+
+    A one-sigmoid proportion p is scored as the distribution [1 - p, p]: without
+    the complement, t log(t / p) alone would be lowest at p = 1.
+    """
+    t = _with_complement(ops.cast(y_true, "float32"))
+    p = ops.clip(_with_complement(ops.cast(y_pred, "float32")), EPSILON, 1.0)
     return ops.sum(ops.where(t > 0, t * (ops.log(ops.maximum(t, EPSILON)) - ops.log(p)), 0.0), axis=-1)
 
 

@@ -19,6 +19,15 @@ def test_proportion_kl_matches_hand_computed_value():
     assert float(losses.ProportionLoss(form="kl")(target, predicted)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_proportion_kl_of_one_sigmoid_channel_scores_its_complement_too():
+    target = np.array([[0.1]], dtype="float32")
+    predicted = np.array([[0.4]], dtype="float32")
+    expected = 0.1 * np.log(0.1 / 0.4) + 0.9 * np.log(0.9 / 0.6)  # binary KL of [0.9, 0.1] from [0.6, 0.4]
+    assert float(losses.ProportionLoss(form="kl")(target, predicted)) == pytest.approx(expected, rel=1e-5)
+    overshoot = float(losses.ProportionLoss(form="kl")(target, np.array([[0.99]], dtype="float32")))
+    assert overshoot > float(losses.ProportionLoss(form="kl")(target, target)) + 1.0
+
+
 def test_proportion_mse_plus_kl_is_their_sum_by_hand():
     target = np.array([[0.5, 0.5, 0.0]], dtype="float32")
     predicted = np.array([[0.25, 0.5, 0.25]], dtype="float32")
