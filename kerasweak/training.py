@@ -80,8 +80,8 @@ def _set_precision(cfg):
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_precision") else "float32")
 
 
-def proportion_augmentation(recipe):
-    """([train] augment, [train] mosaic) checked: both keep the labels exact only for proportion targets (method spss)."""
+def train_augmentation(recipe):
+    """([train] augment, [train] mosaic) checked: augment keeps every method's labels exact, mosaics only proportions (method spss)."""
     cfg = recipe["train"]
     augment, mosaic = list(cfg.get("augment", [])), cfg.get("mosaic", 1)
     unknown = sorted(set(augment) - set(AUGMENTATIONS))
@@ -89,8 +89,8 @@ def proportion_augmentation(recipe):
         raise KerasweakError(f"[train] augment: unknown {', '.join(unknown)}; known: {', '.join(AUGMENTATIONS)}", recipe["name"])
     if not (isinstance(mosaic, int) and mosaic >= 1):
         raise KerasweakError(f"[train] mosaic must be an integer >= 1, got {mosaic!r}", recipe["name"])
-    if (augment or mosaic > 1) and recipe["method"] != "spss":
-        raise KerasweakError(f"[train] augment and mosaic keep proportion labels exact, so they need method spss, "
+    if mosaic > 1 and recipe["method"] != "spss":
+        raise KerasweakError(f"[train] mosaic keeps proportion labels exact, so it needs method spss, "
                              f"not {recipe['method']}", recipe["name"])
     return augment, mosaic
 
@@ -124,7 +124,7 @@ def train_seed(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None
     method = get_method(recipe["method"])
     num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
     model = method.build(num_outputs, {**recipe.get("model", {}), "channels": train.images.shape[-1]})
-    augment, mosaic = proportion_augmentation(recipe)
+    augment, mosaic = train_augmentation(recipe)
     model.compile(optimizer=adam(recipe, len(train), cfg["epochs"], mosaic), loss=method.loss(recipe),
                   loss_weights=method.loss_weights(recipe))
     batch = cfg["batch_size"]

@@ -1,4 +1,4 @@
-"""Label-preserving augmentation and mosaics keep proportion labels exact (kerasweak.data.augment)."""
+"""Label-preserving augmentation and mosaics keep every label exact (kerasweak.data.augment)."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from kerasweak.data import make_dataset, proportions_from_masks
 from kerasweak.data.augment import augmenter, colour, flip_rotate, mosaic
 from kerasweak.errors import KerasweakError
 from kerasweak.runner import load_recipe, run_recipe
-from kerasweak.training import proportion_augmentation
+from kerasweak.training import train_augmentation
 
 NUM_CLASSES = 4
 masks_8x8 = arrays(np.uint8, (8, 8), elements=st.integers(0, NUM_CLASSES - 1))
@@ -40,6 +40,43 @@ def test_flip_rotate_reaches_all_eight_symmetries():
     tf.random.set_seed(0)
     seen = {flip_rotate(tf.constant(mask), tf.zeros(1))[0].numpy().tobytes() for _ in range(200)}
     assert len(seen) == 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(masks_8x8, st.integers(0, 2**31 - 1))
+def test_flip_rotate_moves_masks_and_keypoint_maps_with_the_image(mask, seed):
+    tf.random.set_seed(seed)
+    keypoints = np.stack([mask == 1, mask == 2, mask > 0, mask < 3], axis=-1).astype(np.uint8)  # (H, W, 2C), C = 2
+    proportions = proportions_from_masks(mask[None], NUM_CLASSES)[0]
+    image, labels = flip_rotate(tf.constant(mask[..., None].astype(np.float32)),
+                                {"mask": tf.constant(mask), "class_maps": tf.constant(keypoints),
+                                 "proportions": tf.constant(proportions)})
+    moved = image.numpy()[..., 0].astype(np.uint8)
+    assert any(np.array_equal(moved, candidate) for candidate in _dihedral(mask))
+    np.testing.assert_array_equal(labels["mask"].numpy(), moved)
+    np.testing.assert_array_equal(labels["class_maps"].numpy(),
+                                  np.stack([moved == 1, moved == 2, moved > 0, moved < 3], axis=-1).astype(np.uint8))
+    np.testing.assert_array_equal(labels["proportions"].numpy(), proportions)
+
+
+def test_make_dataset_flips_spss_plus_targets_with_their_images():
+    rng = np.random.default_rng(0)
+    marks = rng.integers(0, 2, (6, 8, 8, 1)).astype(np.uint8)
+    keypoints = np.concatenate([marks, np.ones_like(marks)], axis=-1)  # labels, weights: (N, H, W, 2C), C = 1
+    targets = {"proportions": marks.mean(axis=(1, 2)).astype(np.float32), "class_maps": keypoints}
+    tf.random.set_seed(3)
+    for images, labels in make_dataset(marks * 200, targets, batch_size=3, shuffle=True, augment=["flip_rotate"]):
+        np.testing.assert_array_equal(labels["class_maps"].numpy()[..., 0] * 200, images.numpy()[..., 0])
+        np.testing.assert_array_equal(labels["class_maps"].numpy()[..., 1], 1)
+
+
+def test_augment_is_open_to_every_single_stage_method_and_mosaics_to_spss_only():
+    for name in ("dubai-benchmark", "dubai-semeda", "em-spss-plus"):
+        recipe = load_recipe(name)
+        assert train_augmentation({**recipe, "train": {**recipe["train"], "augment": ["flip_rotate"]}}) == (["flip_rotate"], 1)
+    plus = load_recipe("em-spss-plus")
+    with pytest.raises(KerasweakError, match="needs method spss, not spss_plus"):
+        train_augmentation({**plus, "train": {**plus["train"], "mosaic": 2}})
 
 
 def test_colour_jitter_keeps_proportions_and_the_pixel_range():
@@ -76,12 +113,12 @@ def test_mosaic_batches_hold_fewer_larger_inputs_with_valid_proportions():
 def test_bad_augmentation_settings_are_one_line_errors():
     recipe = load_recipe("dubai-spss")
     with pytest.raises(KerasweakError, match="augment: unknown cutout; known: flip_rotate, colour"):
-        proportion_augmentation({**recipe, "train": {**recipe["train"], "augment": ["cutout"]}})
+        train_augmentation({**recipe, "train": {**recipe["train"], "augment": ["cutout"]}})
     with pytest.raises(KerasweakError, match="mosaic must be an integer >= 1, got 0"):
-        proportion_augmentation({**recipe, "train": {**recipe["train"], "mosaic": 0}})
+        train_augmentation({**recipe, "train": {**recipe["train"], "mosaic": 0}})
     benchmark = load_recipe("dubai-benchmark")
-    with pytest.raises(KerasweakError, match="need method spss, not pixel"):
-        proportion_augmentation({**benchmark, "train": {**benchmark["train"], "mosaic": 2}})
+    with pytest.raises(KerasweakError, match="mosaic keeps proportion labels exact, so it needs method spss, not pixel"):
+        train_augmentation({**benchmark, "train": {**benchmark["train"], "mosaic": 2}})
     with pytest.raises(ValueError, match="unknown augmentation"):
         augmenter(["blur"])
 

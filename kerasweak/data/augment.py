@@ -1,24 +1,40 @@
 """Label-preserving augmentation and mosaics (tf.data transforms on (image, label) pairs).
 
 A patch's class proportions are unchanged by flips, 90° rotations and colour
-jitter, so these augment SPSS without touching its labels. A k×k mosaic of
-equal-sized patches has, as its proportions, the mean of theirs (each patch is
-1/k² of its area; exact when every pixel of the patches is labelled, as the
-proportions then count every pixel). Both work on (image, proportions) pairs;
-`flip_with_mask` flips an image and its mask together (supervised pre-training).
+jitter, so these augment SPSS without touching its labels; `flip_rotate` moves
+spatial labels (masks, keypoint maps) with the image, so it serves every method.
+A k×k mosaic of equal-sized patches has, as its proportions, the mean of theirs
+(each patch is 1/k² of its area; exact when every pixel of the patches is
+labelled, as the proportions then count every pixel). `flip_with_mask` flips an
+image and its mask together (the object-size paper's pre-training).
 """
 
 import tensorflow as tf
 
-AUGMENTATIONS = ("flip_rotate", "colour")  # the ones that keep proportion labels, offered by recipes
+AUGMENTATIONS = ("flip_rotate", "colour")  # the ones that keep every label exact, offered by recipes
 COLOUR_JITTER = 0.1  # ± fraction for brightness (of 255) and contrast
 
 
-def flip_rotate(image, proportions):
-    """One of the 8 flips/rotations of the square, uniformly: a random 90° rotation, then a random mirror."""
-    image = tf.image.rot90(image, tf.random.uniform([], 0, 4, dtype=tf.int32))
-    image = tf.cond(tf.random.uniform([]) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
-    return image, proportions
+def flip_rotate(image, label):
+    """One of the 8 flips/rotations of the square, uniformly: a random 90° rotation, then a random mirror.
+
+    `label` is a tensor or a dict/tuple of them; each spatial one ((H, W) or
+    (H, W, K): a mask, a keypoint map) gets the image's transform, and the
+    others (proportion vectors) stay as they are.
+    """
+    turns = tf.random.uniform([], 0, 4, dtype=tf.int32)
+    mirror = tf.random.uniform([]) < 0.5
+
+    def move(x):
+        x = tf.image.rot90(x, turns)
+        return tf.cond(mirror, lambda: tf.reverse(x, [1]), lambda: x)
+
+    def move_label(y):
+        if y.shape.rank == 2:
+            return move(y[..., None])[..., 0]
+        return move(y) if y.shape.rank == 3 else y
+
+    return move(image), tf.nest.map_structure(move_label, label)
 
 
 def colour(image, proportions):

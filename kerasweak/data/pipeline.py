@@ -69,7 +69,7 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
     Images stay in their raw 0-255 range: the models normalise them themselves.
     Batches are `prefetched` (no tf.data autotuning, so epochs end without a stall).
     `augment` names transforms of kerasweak.data.augment (those in AUGMENTATIONS
-    keep proportion targets exact; "flip_with_mask" flips mask targets along).
+    keep every target exact, moving spatial ones with the image; "flip_with_mask" flips mask targets along).
     For proportion targets only, `mosaic` = k > 1 tiles k×k shuffled patches into one input (see
     kerasweak.data.augment); a batch then holds max(1, batch_size // k²) mosaics,
     so a step sees about as many pixels as without, and leftover patches wait for the next epoch.
