@@ -62,6 +62,8 @@ def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, keypo
     out = out or os.path.join("runs", name)
     results = run_recipe(name, data=data, out=out, epochs=epochs, seeds=seeds, max_samples=max_samples, echo=click.echo,
                          sizes_csv=sizes_csv, deterministic=deterministic, strategy=strategy, keypoints=keypoints)
+    if results is None:
+        return  # another process running the same command writes the results
     click.echo(open(os.path.join(out, "results.md")).read())
     made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png and model/"
     click.echo(f"wrote {out}/results.json, results.md, {made}")

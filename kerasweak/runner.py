@@ -8,6 +8,9 @@ OUT/results.json, OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel).
 
 Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
 resumes an unfinished one from its last completed epoch (BackupAndRestore).
+The same command may also run in several processes at once, sharing OUT: each
+seed is claimed by one process (see claim_seed), and the process that finishes
+last writes the results.
 
 Optional sections: [keypoints] (method spss_plus, see methods.py), [semeda] and
 [sobel] (the edge-aware losses, see methods.py), [degrade] (degraded training
@@ -18,7 +21,9 @@ table of overrides, in OUT/<label>/, see run_sweep).
 """
 
 import json
+import os
 import re
+import socket
 import tomllib
 from dataclasses import replace
 from importlib import resources
@@ -271,6 +276,9 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
                sizes_csv=None, deterministic=False, strategy=None, keypoints=None):
     """Run a recipe for `seeds` seeds (a [sweep] recipe: see run_sweep); return what OUT/results.json holds.
 
+    Seeds claimed by another live process (claim_seed) are left to it; if any is
+    unfinished when this process is done with the others, nothing is written and None is returned.
+
     `strategy` ("none", "mirrored", "multiworker" or a tf.distribute.Strategy, see
     kerasweak.distribute) is what every model is built, compiled and trained under;
     the recipe's batch_size is then the global batch, split across the replicas.
@@ -322,15 +330,20 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     _check_same_config(out / "config.json", config)
 
     method = get_method(recipe["method"])
-    seed_metrics = []
+    seed_metrics, elsewhere = [], []
     for seed in range(seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "metrics.json"
+        if not done.exists() and not claim_seed(seed_dir):
+            holder = _claim_holder(seed_dir / CLAIM)
+            echo(f"seed {seed}: claimed by process {holder.get('pid', '?')} on {holder.get('host', '?')} "
+                 f"({seed_dir / CLAIM}), leaving it to that process")
+            elsewhere.append(seed)
+            continue
         if done.exists():
             echo(f"seed {seed}: finished earlier, skipping")
             seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, echo))
             continue
-        seed_dir.mkdir(parents=True, exist_ok=True)
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
         with strategy.scope():
             model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
@@ -338,12 +351,64 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         metrics = {**evaluate_test(model, test, evaluation), **extra, "train_seconds": seconds, "seed": seed}
         model.save(seed_dir / "model.keras")
         write_json(done, metrics)
+        (seed_dir / CLAIM).unlink(missing_ok=True)
         seed_metrics.append(metrics)
         sizes = f", image IoU {100 * metrics['image_iou']:.1f}, E {metrics['size_error']:.2f}" if "image_iou" in metrics else ""
         edges = f", E-measure {100 * metrics['e_measure']:.1f}" if "e_measure" in metrics else ""
         echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}{edges}, {seconds:.0f} s")
 
-    return _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
+    if any(not (out / f"seed_{seed}" / "metrics.json").exists() for seed in elsewhere):
+        echo(f"{recipe['name']}: seed {', '.join(map(str, elsewhere))} still training in another process, "
+             "which will write the results")
+        return None
+    seed_metrics += [json.loads((out / f"seed_{seed}" / "metrics.json").read_text()) for seed in elsewhere]
+    return _finish(recipe, out, sorted(seed_metrics, key=lambda m: m["seed"]), test, patches, config, proportion_change)
+
+
+CLAIM = "claim.json"
+
+
+def _this_process():
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_seed(seed_dir):
+    """Claim an unfinished seed for this process (SEED_DIR/claim.json); False when another live process holds it.
+
+    The claim file is created exclusively, so of two processes starting the same
+    seed one wins. A claim left by a process of this host that has ended (killed,
+    crashed) is taken over; one from another host holds until its file is deleted.
+    """
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    path = seed_dir / CLAIM
+    try:
+        with open(path, "x") as claim:
+            json.dump(_this_process(), claim)
+        return True
+    except FileExistsError:
+        holder = _claim_holder(path)
+        if holder == _this_process() or (holder.get("host") == socket.gethostname() and not _alive(holder["pid"])):
+            write_json(path, _this_process())
+            return True
+        return False
+
+
+def _claim_holder(path):
+    """The claim's {"host", "pid"}; {} while its holder is writing or removing it (held, either way)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _label_files(sizes_csv, keypoints):
@@ -495,7 +560,8 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     run in OUT/<label>/.
     Setting key = value runs in OUT/<key>_<value>/ with the usual outputs, with
     max(`seeds`, [sweep] seeds[i]) seeds; a finished setting (setting_finished)
-    is skipped, an unfinished one completed. OUT/results.md is one row per setting (the paper's
+    is skipped, an unfinished one completed. Several processes running the same
+    sweep share its settings' seeds (claim_seed); the last to finish writes the table. OUT/results.md is one row per setting (the paper's
     Table 3/4 format, F1 and accuracy added); [sweep] plots name the figures
     (the first is OUT/sweep.png, the others OUT/sweep_<plot>.png); OUT/results.json
     has every summary.
@@ -506,7 +572,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     config = {"recipe": recipe, "max_samples": max_samples, **_label_files(sizes_csv, keypoints)}
     _check_same_config(out / "config.json", config)
     base = {name: value for name, value in recipe.items() if name != "sweep"}
-    settings = []
+    settings, pending = [], []
     for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):
         setting, n_seeds = setting_name(key, value), max(seeds, minimum)
         if setting_finished(out / setting, n_seeds):
@@ -518,8 +584,14 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
             sub = _merge(base, {"name": f"{recipe['name']}/{setting}", **overrides})
             results = run_recipe(sub, data, out / setting, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
                                  echo=echo, sizes_csv=sizes_csv, strategy=strategy, keypoints=keypoints)
+        if results is None:  # some of its seeds train in another process
+            pending.append(setting)
+            continue
         settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
                          "proportion_change": results["proportion_change"]})
+    if pending:
+        echo(f"{recipe['name']}: {', '.join(pending)} still training in other processes; the last to finish writes the table")
+        return None
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
     heading = sweep.get("heading", key)
     logs = _finetune_logs(out, key, settings) if "finetune_curves" in sweep["plots"] else None
