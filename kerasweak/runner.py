@@ -358,8 +358,8 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         echo(f"seed {seed}: mIoU {100 * metrics['miou']:.1f}, accuracy {100 * metrics['accuracy']:.1f}{sizes}{edges}, {seconds:.0f} s")
 
     if any(not (out / f"seed_{seed}" / "metrics.json").exists() for seed in elsewhere):
-        echo(f"{recipe['name']}: seed {', '.join(map(str, elsewhere))} still training in another process, "
-             "which will write the results")
+        echo(f"{recipe['name']}: seed(s) {', '.join(map(str, elsewhere))} still training in other processes; "
+             "the last to finish writes the results")
         return None
     seed_metrics += [json.loads((out / f"seed_{seed}" / "metrics.json").read_text()) for seed in elsewhere]
     return _finish(recipe, out, sorted(seed_metrics, key=lambda m: m["seed"]), test, patches, config, proportion_change)
@@ -378,7 +378,7 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, under another user
     return True
 
 
@@ -561,7 +561,8 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     Setting key = value runs in OUT/<key>_<value>/ with the usual outputs, with
     max(`seeds`, [sweep] seeds[i]) seeds; a finished setting (setting_finished)
     is skipped, an unfinished one completed. Several processes running the same
-    sweep share its settings' seeds (claim_seed); the last to finish writes the table. OUT/results.md is one row per setting (the paper's
+    sweep share its settings' seeds (claim_seed); the last to finish writes the
+    table. OUT/results.md is one row per setting (the paper's
     Table 3/4 format, F1 and accuracy added); [sweep] plots name the figures
     (the first is OUT/sweep.png, the others OUT/sweep_<plot>.png); OUT/results.json
     has every summary.
