@@ -334,15 +334,15 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     for seed in range(seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "metrics.json"
-        if not done.exists() and not claim_seed(seed_dir):
+        if done.exists():
+            echo(f"seed {seed}: finished earlier, skipping")
+            seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, echo))
+            continue
+        if not claim_seed(seed_dir):
             holder = _claim_holder(seed_dir / CLAIM)
             echo(f"seed {seed}: claimed by process {holder.get('pid', '?')} on {holder.get('host', '?')} "
                  f"({seed_dir / CLAIM}), leaving it to that process")
             elsewhere.append(seed)
-            continue
-        if done.exists():
-            echo(f"seed {seed}: finished earlier, skipping")
-            seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, echo))
             continue
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
         with strategy.scope():
