@@ -1,8 +1,10 @@
+import json
+
 import pytest
 
 from kerasweak.errors import KerasweakError
 from kerasweak.methods import size_settings
-from kerasweak.runner import _check_same_config, list_recipes, load_recipe
+from kerasweak.runner import _check_same_config, _check_same_sweep, list_recipes, load_recipe
 
 
 def test_extends_inherits_and_overrides():
@@ -37,10 +39,24 @@ def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
         _check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
 
 
+def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_them(tmp_path):
+    recipe = load_recipe("dubai-spss-ablation")
+    sweep = recipe["sweep"]
+    config = {"recipe": {**recipe, "sweep": {**sweep, "values": sweep["values"][:2]}}, "max_samples": None}
+    path = tmp_path / "config.json"
+    _check_same_sweep(path, config)
+    extended = {**config, "recipe": recipe}
+    _check_same_sweep(path, extended)
+    assert [v["label"] for v in json.loads(path.read_text())["recipe"]["sweep"]["values"]] == [v["label"] for v in sweep["values"]]
+    with pytest.raises(KerasweakError, match="settings this recipe no longer has"):
+        _check_same_sweep(path, config)
+    retrained = {**extended, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
+    with pytest.raises(KerasweakError, match="different recipe or options"):
+        _check_same_sweep(path, retrained)
+
+
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
     """A seed finished before [evaluation] asked for E-measure/trimap gets them from its model.keras, once."""
-    import json
-
     from kerasweak.data import synthetic_patches
     from kerasweak.models import build_unet
     from kerasweak.runner import _with_evaluation_figures, evaluate_test
