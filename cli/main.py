@@ -126,7 +126,8 @@ def evaluate_command(model, data, split):
     click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}{e_measure}")
     for name in scores["f1"]:
         class_e_measure = f"  E {_percent(scores['e_measure_per_class'][name]):>5s}" if e_measure else ""
-        click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}{class_e_measure}")
+        click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}"
+                   f"  precision {100 * scores['precision'][name]:5.1f}  recall {100 * scores['recall'][name]:5.1f}{class_e_measure}")
     for region, by_width in scores.get("trimap_miou", {}).items():
         figures = "  ".join(f"w={width} {_percent(miou)}" for width, miou in by_width.items())
         click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")

@@ -23,10 +23,12 @@ def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL
 
 
 def scores_from_confusion(matrix, class_names, exclude_from_mean=()):
-    """IoU, F1 per class, mIoU over all classes, mIoU without `exclude_from_mean`, accuracy.
+    """IoU, F1, precision, recall per class, mIoU over all classes, mIoU without `exclude_from_mean`, accuracy.
 
     A class absent from both truth and prediction has IoU and F1 of 0 (it counts in
-    the mean like sklearn's zero_division=0).
+    the mean like sklearn's zero_division=0); so has a never-predicted class's
+    precision and an absent class's recall. Precision and recall say which way a
+    rare class's F1 is lost (over- or under-segmentation).
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     tp = np.diag(matrix)
@@ -34,12 +36,16 @@ def scores_from_confusion(matrix, class_names, exclude_from_mean=()):
     fn = matrix.sum(axis=1) - tp
     iou = np.divide(tp, tp + fp + fn, out=np.zeros_like(tp), where=(tp + fp + fn) > 0)
     f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
+    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
     kept = [i for i, name in enumerate(class_names) if name not in exclude_from_mean]
     scores = {
         "miou": float(iou.mean()),
         "accuracy": float(tp.sum() / max(matrix.sum(), 1)),
         "iou": {name: float(v) for name, v in zip(class_names, iou)},
         "f1": {name: float(v) for name, v in zip(class_names, f1)},
+        "precision": {name: float(v) for name, v in zip(class_names, precision)},
+        "recall": {name: float(v) for name, v in zip(class_names, recall)},
     }
     if len(kept) != len(class_names):
         scores[f"miou_{len(kept)}"] = float(iou[kept].mean())

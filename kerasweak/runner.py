@@ -96,7 +96,7 @@ def aggregate(seed_metrics, class_names):
     """
     common = [k for k in seed_metrics[0] if all(k in m for m in seed_metrics)]
     summary = {key: _summary([m[key] for m in seed_metrics]) for key in common if isinstance(seed_metrics[0][key], float)}
-    for group in ("iou", "f1", "e_measure_per_class"):
+    for group in ("iou", "f1", "precision", "recall", "e_measure_per_class"):
         if group in common:
             summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
     if "trimap_miou" in common:

@@ -86,6 +86,7 @@ def test_evaluate_reports_the_e_measure_and_trimap_miou_its_recipe_asks_for(tmp_
     assert lines[0] == f"mIoU {100 * seed['miou']:.1f}  accuracy {100 * seed['accuracy']:.1f}  E-measure {100 * seed['e_measure']:.1f}"
     building = next(line for line in lines if line.strip().startswith("Building"))
     assert building.endswith(f"E {100 * seed['e_measure_per_class']['Building']:5.1f}")
+    assert f"precision {100 * seed['precision']['Building']:5.1f}  recall {100 * seed['recall']['Building']:5.1f}" in building
     for region in ("boundary", "non_boundary"):
         trimap = seed["trimap_miou"][region]
         expected = "  ".join(f"w={w} {'–' if np.isnan(trimap[w]) else f'{100 * trimap[w]:.1f}'}" for w in ("1", "3"))

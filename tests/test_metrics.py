@@ -1,7 +1,7 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import accuracy_score, f1_score, jaccard_score
+from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_score, recall_score
 
 from kerasweak.metrics import MeanIoU, confusion_matrix, labels_from_probabilities, scores_from_confusion
 
@@ -19,6 +19,9 @@ def test_scores_match_scikit_learn(num_classes, n, seed):
     f1 = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
     np.testing.assert_allclose([scores["iou"][c] for c in names], iou, atol=1e-12)
     np.testing.assert_allclose([scores["f1"][c] for c in names], f1, atol=1e-12)
+    for key, reference in (("precision", precision_score), ("recall", recall_score)):
+        expected = reference(truth, predicted, labels=labels, average=None, zero_division=0)
+        np.testing.assert_allclose([scores[key][c] for c in names], expected, atol=1e-12)
     assert np.isclose(scores["miou"], iou.mean())
     assert np.isclose(scores["accuracy"], accuracy_score(truth, predicted))
 
