@@ -4,8 +4,8 @@ import numpy as np
 
 from .data.pipeline import predict_batches
 from .data.sizes import mask_sizes
-from .metrics import (class_e_measures, confusion_matrix, e_measure_scores, labels_from_probabilities, present_class_miou,
-                      scores_from_confusion, trimap_confusions)
+from .metrics import (class_e_measures, confusion_matrix, e_measure_scores, fit_class_bias, labels_from_probabilities,
+                      present_class_miou, scores_from_confusion, trimap_confusions)
 
 UNLABELED = "Unlabeled"
 TRIMAP_REGIONS = ("boundary", "non_boundary")
@@ -16,8 +16,11 @@ def predict_probabilities(predict_fn, images, batch_size=16):
     return np.concatenate([np.asarray(predict_fn(batch), dtype=np.float32) for batch in predict_batches(images, batch_size)])
 
 
-def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=()):
-    """mIoU (all classes, and without Unlabeled), per-class IoU/F1, pixel accuracy; optionally E-measure and trimap mIoU.
+def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None):
+    """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.
+
+    Labels are the argmax of the class maps, offset by `class_bias` if given
+    (kerasweak.metrics.labels_from_probabilities).
 
     Patches with object sizes (PatchSet.sizes) also get `size_scores` from the same predictions.
     e_measure adds "e_measure" (mean over classes) and "e_measure_per_class"
@@ -32,7 +35,7 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     for start in range(0, len(patches), batch_size):
         batch = patches.images[start:start + batch_size]
         labels = patches.masks[start:start + batch_size]
-        predicted = labels_from_probabilities(np.asarray(predict_fn(batch.astype(np.float32))))
+        predicted = labels_from_probabilities(np.asarray(predict_fn(batch.astype(np.float32))), class_bias)
         matrix += confusion_matrix(labels, predicted, num_classes)
         if patches.sizes is not None:
             predictions.append(predicted)
@@ -65,6 +68,16 @@ def size_scores(masks, predicted, sizes):
     union = (predicted | truth).sum(axis=(1, 2))
     iou = np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
     return {"image_iou": float(iou.mean()), "size_error": float(np.mean((sizes - mask_sizes(predicted)) ** 2))}
+
+
+def calibrated_scores(predict_fn, val, test, batch_size=16):
+    """evaluate_patches on `test` with the class bias fitted to `val`'s mean proportions (its labels, no masks).
+
+    The bias (kerasweak.metrics.fit_class_bias) makes the predicted class areas on
+    the validation patches match their given proportions; it is returned as "class_bias".
+    """
+    bias = fit_class_bias(predict_probabilities(predict_fn, val.images, batch_size), val.proportions.mean(axis=0))
+    return {**evaluate_patches(predict_fn, test, batch_size, class_bias=bias), "class_bias": bias.tolist()}
 
 
 def _blend_window(size):

@@ -42,7 +42,10 @@ def _colour(labels, palette):
 
 
 def predict_file(model_path, image_path, out, tile=448, overlap=64):
-    """Segment a whole image of any size; write a colour mask to `out` and an overlay beside it."""
+    """Segment a whole image of any size; write a colour mask to `out` and an overlay beside it.
+
+    A model exported with a class bias ([evaluation] calibrate) is cut with it.
+    """
     import cv2
 
     from .metrics import labels_from_probabilities
@@ -54,7 +57,7 @@ def predict_file(model_path, image_path, out, tile=448, overlap=64):
     predict_fn, metadata = load_export(model_path)
     image = read_image(image_path, channels=metadata["channels"])
     probabilities = predict_tiled(predict_fn, image, metadata["num_outputs"], tile, overlap)
-    mask = _colour(labels_from_probabilities(probabilities), metadata["palette"])
+    mask = _colour(labels_from_probabilities(probabilities, metadata.get("class_bias")), metadata["palette"])
     base = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
     overlay = (0.5 * base + 0.5 * mask).astype(np.uint8)
     for path, picture in ((out, mask), (out.with_name(out.stem + "_overlay.png"), overlay)):
@@ -69,7 +72,8 @@ def evaluate_export(model_path, data=None, split="test"):
     """Scores of an exported model on its recipe's test split (or on all patches).
 
     They include the E-measure and trimap mIoU when the recipe's [evaluation]
-    section (kept in kerasweak.json) asks for them, as the run reported them.
+    section (kept in kerasweak.json) asks for them, as the run reported them, and
+    "calibrated" scores when the export carries a class bias.
     """
     from .runner import READERS, evaluation_settings, load_patches, load_test_patches
 
@@ -80,4 +84,7 @@ def evaluate_export(model_path, data=None, split="test"):
     recipe = metadata["recipe"]
     evaluation = evaluation_settings(recipe)
     patches = (load_test_patches if split == "test" else load_patches)(recipe, data)
-    return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])
+    scores = evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])
+    if metadata.get("class_bias") is not None:
+        scores["calibrated"] = evaluate_patches(predict_fn, patches, class_bias=metadata["class_bias"])
+    return scores

@@ -52,12 +52,54 @@ def scores_from_confusion(matrix, class_names, exclude_from_mean=()):
     return scores
 
 
-def labels_from_probabilities(probabilities):
-    """Class indices from (..., C) softmax maps, or from (..., 1) sigmoid maps at 0.5."""
+def class_maps(probabilities):
+    """(..., C) class maps; a one-channel sigmoid map p becomes the two-class map [1 − p, p]."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
+
+
+def labels_from_probabilities(probabilities, class_bias=None):
+    """Class indices from (..., C) softmax maps, or from (..., 1) sigmoid maps at 0.5.
+
+    class_bias (one log-offset per class of `class_maps`, see fit_class_bias) is
+    added to the log-probabilities before the argmax.
+    """
     probabilities = np.asarray(probabilities)
+    if class_bias is not None:
+        return (np.log(np.maximum(class_maps(probabilities), 1e-7)) + np.asarray(class_bias)).argmax(axis=-1).astype(np.uint8)
     if probabilities.shape[-1] == 1:
         return (probabilities[..., 0] >= 0.5).astype(np.uint8)
     return probabilities.argmax(axis=-1).astype(np.uint8)
+
+
+def fit_class_bias(probabilities, target_proportions, iterations=100):
+    """Per-class log-offsets that make the predicted class areas of `probabilities` match `target_proportions`.
+
+    probabilities: (N, H, W, C) class maps, or (N, H, W, 1) sigmoid maps;
+    target_proportions: the C mean class proportions (one value, the foreground's,
+    for sigmoid maps). A network trained on proportions may place the classes
+    well yet cut them at the wrong level (a rare class over-segmented at 0.5);
+    the proportions of labelled images set the cut without any mask. Fixed-point
+    updates b_c += ½ (log t_c − log a_c(b)) of the areas a_c of
+    labels_from_probabilities(probabilities, b); returns, with mean 0, the b
+    whose areas came closest (L1), e.g. none at all for a constant map that no cut can split.
+    """
+    maps = class_maps(probabilities)
+    log_p = np.log(np.maximum(maps, 1e-7)).reshape(-1, maps.shape[-1])
+    target = np.asarray(target_proportions, dtype=np.float64).ravel()
+    if target.size == 1:
+        target = np.array([1.0 - target[0], target[0]])
+    if target.size != log_p.shape[1]:
+        raise ValueError(f"{target.size} target proportions for {log_p.shape[1]} classes")
+    bias = np.zeros(log_p.shape[1])
+    best, best_error = bias, np.inf
+    for _ in range(iterations):
+        area = np.bincount((log_p + bias).argmax(axis=1), minlength=log_p.shape[1]) / len(log_p)
+        error = np.abs(area - target).sum()
+        if error < best_error:
+            best, best_error = bias.copy(), error
+        bias = bias + 0.5 * (np.log(target + 1e-4) - np.log(area + 1e-4))
+    return best - best.mean()
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")

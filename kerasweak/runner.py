@@ -14,8 +14,8 @@ last writes the results.
 
 Optional sections: [keypoints] (method spss_plus, see methods.py), [semeda] and
 [sobel] (the edge-aware losses, see methods.py), [degrade] (degraded training
-proportions, the paper's sensitivity studies), [evaluation] (E-measure and
-boundary trimap mIoU on the test patches, see evaluation_settings) and [sweep]
+proportions, the paper's sensitivity studies), [evaluation] (E-measure,
+boundary trimap mIoU and proportion-calibrated scores on the test patches, see evaluation_settings) and [sweep]
 (one run per value of a recipe key, in OUT/<key>_<value>/, or per labelled
 table of overrides, in OUT/<label>/, see run_sweep).
 """
@@ -99,6 +99,8 @@ def aggregate(seed_metrics, class_names):
     for group in ("iou", "f1", "precision", "recall", "e_measure_per_class"):
         if group in common:
             summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
+    if "calibrated" in common:
+        summary["calibrated"] = aggregate([m["calibrated"] for m in seed_metrics], class_names)
     if "trimap_miou" in common:
         summary["trimap_miou"] = {region: {width: _summary([m["trimap_miou"][region][width] for m in seed_metrics])
                                            for width in widths} for region, widths in seed_metrics[0]["trimap_miou"].items()}
@@ -149,6 +151,9 @@ def table_notes(recipe, summary):
     if "trimap_miou" in summary:
         notes.append("Trimap mIoU scores only the pixels within w pixels of a ground-truth boundary (boundary) or the "
                      "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5).")
+    if "calibrated" in summary:
+        notes.append("The calibrated row offsets each class's log-probability by a constant fitted so that the predicted "
+                     "class areas on the validation patches match their given proportions (no masks).")
     if "image_iou" in summary:
         notes.append("IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
                      "difference, in pixels², between the object sizes of the masks and of the predictions.")
@@ -161,9 +166,13 @@ def results_table(recipe, summary, class_names, n_seeds):
     The F1 columns are the classes the recipe's [paper] row quotes (Table 1: five
     Dubai classes; Table 2: Background and Mitochondria), or every class.
     """
-    head, cells = score_columns(summary, shown_classes(recipe, class_names))
-    rows = [[f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"] + cells
-            + [f"{summary['train_seconds']['mean']:.0f}"]]
+    shown = shown_classes(recipe, class_names)
+    head, cells = score_columns(summary, shown)
+    label = f"{recipe.get('label', recipe['name'])} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
+    rows = [[label] + cells + [f"{summary['train_seconds']['mean']:.0f}"]]
+    if "calibrated" in summary:
+        calibrated = dict(zip(*score_columns(summary["calibrated"], shown)))
+        rows.append([f"{label}, calibrated to the validation proportions"] + [calibrated.get(h, "") for h in head] + [""])
     paper = recipe.get("paper")
     if paper:
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),
@@ -203,9 +212,10 @@ def _predict_fn(model):
     return lambda batch: segmenter(batch, training=False)
 
 
-def _export_metadata(recipe, patches, model):
-    """What `predict` and `evaluate` need to use an exported model on its own."""
-    return {"method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
+def _export_metadata(recipe, patches, model, class_bias=None):
+    """What `predict` and `evaluate` need to use an exported model on its own; `class_bias` if [evaluation] calibrate fitted one."""
+    calibration = {} if class_bias is None else {"class_bias": list(class_bias)}
+    return {**calibration, "method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
             "class_names": patches.class_names, "palette": np.asarray(patches.palette).tolist(),
             "num_outputs": int(segmenter_of(model).output_shape[-1]),
             "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
@@ -232,15 +242,20 @@ def load_test_patches(recipe, data=None, max_samples=None):
     return patches.subset(split_indices(len(patches), split["test_fraction"], split["val_fraction"], split["split_seed"])[2])
 
 
-EVALUATION_DEFAULTS = {"e_measure": False, "trimap_widths": []}
+EVALUATION_DEFAULTS = {"e_measure": False, "trimap_widths": [], "calibrate": False}
 
 
 def evaluation_settings(recipe):
-    """The recipe's [evaluation] section: `e_measure` (bool) and `trimap_widths` (band widths in pixels, each >= 1)."""
+    """The recipe's [evaluation] section: `e_measure` (bool), `trimap_widths` (band widths in pixels, each >= 1), `calibrate` (bool).
+
+    `calibrate` adds "calibrated" test scores (kerasweak.evaluation.calibrated_scores),
+    and the exported model carries their class bias for `predict`.
+    """
     settings = section_settings(recipe, "evaluation", EVALUATION_DEFAULTS)
     widths = settings["trimap_widths"]
-    if not isinstance(settings["e_measure"], bool):
-        raise KerasweakError(f"[evaluation] e_measure must be true or false, got {settings['e_measure']!r}", recipe["name"])
+    for flag in ("e_measure", "calibrate"):
+        if not isinstance(settings[flag], bool):
+            raise KerasweakError(f"[evaluation] {flag} must be true or false, got {settings[flag]!r}", recipe["name"])
     if not (isinstance(widths, list) and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)):
         raise KerasweakError(f"[evaluation] trimap_widths must be a list of integers >= 1, got {widths!r}", recipe["name"])
     return settings
@@ -336,7 +351,7 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         done = seed_dir / "metrics.json"
         if done.exists():
             echo(f"seed {seed}: finished earlier, skipping")
-            seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, echo))
+            seed_metrics.append(_with_evaluation_figures(json.loads(done.read_text()), seed_dir, test, evaluation, val, echo))
             continue
         if not claim_seed(seed_dir):
             holder = _claim_holder(seed_dir / CLAIM)
@@ -347,8 +362,8 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
         with strategy.scope():
             model, seconds, extra = (method.train or train_seed)(recipe, train, val, seed, seed_dir, verbose,
-                                                                 lambda trained: evaluate_test(trained, test, evaluation))
-        metrics = {**evaluate_test(model, test, evaluation), **extra, "train_seconds": seconds, "seed": seed}
+                                                                 lambda trained: evaluate_test(trained, test, evaluation, val))
+        metrics = {**evaluate_test(model, test, evaluation, val), **extra, "train_seconds": seconds, "seed": seed}
         model.save(seed_dir / "model.keras")
         write_json(done, metrics)
         (seed_dir / CLAIM).unlink(missing_ok=True)
@@ -416,29 +431,36 @@ def _label_files(sizes_csv, keypoints):
     return {"sizes_csv": None if sizes_csv is None else str(sizes_csv), "keypoints": None if keypoints is None else str(keypoints)}
 
 
-def _with_evaluation_figures(metrics, seed_dir, test, evaluation, echo=print):
+def _with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=print):
     """A finished seed's metrics, completed with the [evaluation] figures it lacks (asked for after it finished).
 
     They are computed from the seed's saved model.keras and written back to its
     metrics.json; without the model the seed keeps what it has.
     """
-    wanted = (["e_measure"] if evaluation["e_measure"] else []) + (["trimap_miou"] if evaluation["trimap_widths"] else [])
+    wanted = [key for key, asked in (("e_measure", evaluation["e_measure"]), ("trimap_miou", evaluation["trimap_widths"]),
+                                     ("calibrated", evaluation["calibrate"])) if asked]
     model_path = Path(seed_dir) / "model.keras"
     if all(key in metrics for key in wanted) or not model_path.exists():
         return metrics
     echo(f"{Path(seed_dir).name}: adding {', '.join(key for key in wanted if key not in metrics)} from its model.keras")
-    figures = evaluate_test(keras.saving.load_model(model_path, compile=False), test, evaluation)
+    figures = evaluate_test(keras.saving.load_model(model_path, compile=False), test, evaluation, val)
     metrics = {**metrics, **{key: value for key, value in figures.items() if key not in metrics}}
     write_json(Path(seed_dir) / "metrics.json", metrics)
     return metrics
 
 
-def evaluate_test(model, test, evaluation):
-    """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22)."""
-    from .evaluation import evaluate_patches
+def evaluate_test(model, test, evaluation, val=None):
+    """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22).
 
-    return evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
-                            trimap_widths=evaluation["trimap_widths"])
+    "calibrated" ([evaluation] calibrate) needs `val`, whose proportions fit the class bias.
+    """
+    from .evaluation import calibrated_scores, evaluate_patches
+
+    scores = evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
+                              trimap_widths=evaluation["trimap_widths"])
+    if evaluation["calibrate"]:
+        scores["calibrated"] = calibrated_scores(_predict_fn(model), val, test)
+    return scores
 
 
 TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "semeda", "sobel", "sweep")
@@ -500,7 +522,9 @@ def _finish(recipe, out, seed_metrics, test, patches, config, proportion_change)
     exported_seed = max(with_model, key=lambda m: m["miou"])["seed"] if with_model else None
     if exported_seed is not None:
         model = keras.saving.load_model(out / f"seed_{exported_seed}" / "model.keras")
-        export_segmenter(model, out / "model", _export_metadata(recipe, patches, model))
+        exported = next(m for m in seed_metrics if m["seed"] == exported_seed)
+        export_segmenter(model, out / "model",
+                         _export_metadata(recipe, patches, model, exported.get("calibrated", {}).get("class_bias")))
         pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
         probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
         class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names, patches.palette,

@@ -22,6 +22,7 @@ from .data.augment import AUGMENTATIONS
 from .errors import KerasweakError
 from .io import write_json
 from .methods import get_method, proportion_loss, size_settings, size_targets, smoothness_prior, spss_settings
+from .metrics import class_maps
 from .models import SizeSupervisedSegmenter, build_spss_plus, build_unet, segmenter_of
 
 
@@ -142,9 +143,7 @@ def pseudo_masks(probabilities, confidence, ignore_label=IGNORE_LABEL):
 
     A one-channel sigmoid map p counts as the two-class map [1 − p, p].
     """
-    p = np.asarray(probabilities, dtype=np.float32)
-    if p.shape[-1] == 1:
-        p = np.concatenate([1.0 - p, p], axis=-1)
+    p = class_maps(probabilities)
     return np.where(p.max(axis=-1) >= confidence, p.argmax(axis=-1), ignore_label).astype(np.uint8)
 
 

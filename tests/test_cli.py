@@ -72,10 +72,11 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert rerun_results["seeds"] == 2 and rerun_results["exported_seed"] == 1 - results["exported_seed"]
 
 
-def test_evaluate_reports_the_e_measure_and_trimap_miou_its_recipe_asks_for(tmp_path, fake_dubai):
+def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_asks_for(tmp_path, fake_dubai):
     recipe = tmp_path / "tiny-benchmark.toml"
     recipe.write_text('extends = "dubai-benchmark"\nname = "tiny-benchmark"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n[evaluation]\ntrimap_widths = [1, 3]\n')
+                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n[evaluation]\ntrimap_widths = [1, 3]\n'
+                      'calibrate = true\n')
     out = tmp_path / "out"
     assert kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path).returncode == 0
     seed = json.loads((out / "results.json").read_text())["per_seed"][0]
@@ -91,6 +92,10 @@ def test_evaluate_reports_the_e_measure_and_trimap_miou_its_recipe_asks_for(tmp_
         trimap = seed["trimap_miou"][region]
         expected = "  ".join(f"w={w} {'–' if np.isnan(trimap[w]) else f'{100 * trimap[w]:.1f}'}" for w in ("1", "3"))
         assert f"trimap mIoU {region.replace('_', '-'):12s} {expected}" in lines
+    calibrated = seed["calibrated"]  # class bias fitted on the validation proportions, carried by the export
+    assert json.loads((out / "model" / "kerasweak.json").read_text())["class_bias"] == calibrated["class_bias"]
+    assert f"calibrated to the validation proportions: mIoU {100 * calibrated['miou']:.1f}" in result.stdout
+    assert "calibrated to the validation proportions |" in (out / "results.md").read_text()
 
 
 def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl):

@@ -62,9 +62,10 @@ def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
 
 
 @pytest.mark.parametrize("section, message", [
-    ("trimap_width = [1]", "[evaluation] has unknown keys trimap_width; known: e_measure, trimap_widths"),
+    ("trimap_width = [1]", "[evaluation] has unknown keys trimap_width; known: e_measure, trimap_widths, calibrate"),
     ("trimap_widths = [0, 2]", "[evaluation] trimap_widths must be a list of integers >= 1, got [0, 2]"),
     ('e_measure = "yes"', "[evaluation] e_measure must be true or false"),
+    ("calibrate = 1", "[evaluation] calibrate must be true or false, got 1"),
 ])
 def test_bad_evaluation_settings_are_one_line_errors_before_any_data_is_read(tmp_path, section, message):
     recipe = tmp_path / "bad.toml"

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_score, recall_score
 
-from kerasweak.metrics import MeanIoU, confusion_matrix, labels_from_probabilities, scores_from_confusion
+from kerasweak.metrics import MeanIoU, confusion_matrix, fit_class_bias, labels_from_probabilities, scores_from_confusion
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,3 +49,33 @@ def test_streaming_mean_iou_matches_numpy():
     metric.update_state(truth, probs)
     expected = scores_from_confusion(confusion_matrix(truth, probs.argmax(-1), 3), ["a", "b", "c"])["miou"]
     assert np.isclose(float(metric.result()), expected, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(0.02, 0.5), st.integers(0, 2**31 - 1))
+def test_calibrated_sigmoid_cut_is_one_threshold_matching_the_target_area(target, seed):
+    """Brute force: the biased labels are p above one threshold, and the foreground area is the target's."""
+    p = np.random.default_rng(seed).beta(0.5, 0.5, (3, 40, 40, 1))
+    labels = labels_from_probabilities(p, fit_class_bias(p, [target]))
+    assert p[..., 0][labels == 1].min() >= p[..., 0][labels == 0].max()
+    assert abs(labels.mean() - target) < 0.01
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 5), st.integers(0, 2**31 - 1))
+def test_calibrated_class_areas_match_the_target_proportions(num_classes, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(num_classes) * 0.7, (4, 30, 30))
+    target = rng.dirichlet(np.ones(num_classes) * 3)
+    bias = fit_class_bias(p, target)
+    area = np.bincount(labels_from_probabilities(p, bias).ravel(), minlength=num_classes) / (4 * 30 * 30)
+    np.testing.assert_allclose(area, target, atol=0.02)
+    assert abs(bias.mean()) < 1e-9
+    np.testing.assert_array_equal(labels_from_probabilities(p, np.zeros(num_classes)), p.argmax(-1))
+
+
+def test_calibrating_a_constant_map_keeps_the_plain_cut():
+    """No cut splits a constant map; the bias that comes closest to a 7% target is none (all background)."""
+    p = np.full((2, 8, 8, 1), 0.3)
+    bias = fit_class_bias(p, [0.07])
+    np.testing.assert_array_equal(labels_from_probabilities(p, bias), labels_from_probabilities(p))

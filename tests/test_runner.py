@@ -56,20 +56,21 @@ def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_them(tmp_path):
 
 
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
-    """A seed finished before [evaluation] asked for E-measure/trimap gets them from its model.keras, once."""
+    """A seed finished before [evaluation] asked for E-measure/trimap/calibration gets them from its model.keras, once."""
     from kerasweak.data import synthetic_patches
     from kerasweak.models import build_unet
     from kerasweak.runner import _with_evaluation_figures, evaluate_test
 
-    test = synthetic_patches(n=4, size=32, num_classes=3)
+    test, val = synthetic_patches(n=4, size=32, num_classes=3), synthetic_patches(n=4, size=32, num_classes=3, seed=1)
     model = build_unet(3, base_filters=4)
     model.save(tmp_path / "model.keras")
     old = {"miou": 0.25, "seed": 0}
-    evaluation = {"e_measure": True, "trimap_widths": [1, 3]}
-    completed = _with_evaluation_figures(old, tmp_path, test, evaluation, echo=lambda _: None)
-    reference = evaluate_test(model, test, evaluation)
+    evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True}
+    completed = _with_evaluation_figures(old, tmp_path, test, evaluation, val, echo=lambda _: None)
+    reference = evaluate_test(model, test, evaluation, val)
     assert completed["miou"] == 0.25  # what the seed had is kept
     assert completed["e_measure"] == pytest.approx(reference["e_measure"])
     assert completed["trimap_miou"] == reference["trimap_miou"]
+    assert completed["calibrated"]["miou"] == pytest.approx(reference["calibrated"]["miou"])
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(completed))
     assert _with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old
