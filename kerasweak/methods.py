@@ -65,10 +65,18 @@ KEYPOINT_DEFAULTS = {"k": 3, "radius": 0, "classes": None, "fraction_of_images":
 
 
 def keypoint_settings(recipe):
-    """The recipe's [keypoints] section with defaults; unknown keys and α outside [0, 1] are errors."""
+    """The recipe's [keypoints] section with defaults; unknown keys, α outside [0, 1] and a bad k are errors.
+
+    k is the points per class, or a table of them by class name ({Background = 30, Mitochondria = 10}).
+    """
     settings = section_settings(recipe, "keypoints", KEYPOINT_DEFAULTS)
     if not 0 <= settings["alpha"] <= 1:
         raise KerasweakError(f"[keypoints] alpha must be between 0 and 1, got {settings['alpha']}", recipe["name"])
+    k = settings["k"]
+    counts = k.values() if isinstance(k, dict) else [k]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts) or not any(counts):
+        raise KerasweakError(f"[keypoints] k must be an integer >= 1 or a table of integers >= 0 by class name, got {k!r}",
+                             recipe["name"])
     return settings
 
 
@@ -84,7 +92,13 @@ def _keypoint_targets(patches, recipe):
         if unknown:
             raise KerasweakError(f"[keypoints] classes: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}", recipe["name"])
         classes = [patches.class_names.index(c) for c in classes]
-    keypoints = sample_keypoints(patches.masks, patches.proportions.shape[1], s["k"], radius=s["radius"], classes=classes,
+    k = s["k"]
+    if isinstance(k, dict):
+        unknown = [c for c in k if c not in patches.class_names]
+        if unknown:
+            raise KerasweakError(f"[keypoints] k: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}", recipe["name"])
+        k = {patches.class_names.index(c): n for c, n in k.items()}
+    keypoints = sample_keypoints(patches.masks, patches.proportions.shape[1], k, radius=s["radius"], classes=classes,
                                  fraction_of_images=s["fraction_of_images"], seed=s["seed"])
     return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
 

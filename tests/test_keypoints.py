@@ -270,3 +270,31 @@ def test_recipe_trains_spss_plus_from_a_keypoints_file_of_whole_image_points(tmp
     assert json.loads((out / "model" / "kerasweak.json").read_text())["method"] == "spss_plus"
     other = _write(tmp_path, "other.csv", "image,class,x,y\ntraining.tif[0],Mitochondria,15,10\n")
     assert_clean_error(run(other), "different recipe or options")
+
+
+def test_per_class_counts_weigh_the_negatives_of_a_sigmoid_channel():
+    masks = np.zeros((2, 8, 8), np.uint8)
+    masks[:, :4] = 1
+    labels, weights = sample_keypoints(masks, 1, k={0: 6, 1: 2}, seed=0)
+    assert (weights.reshape(2, -1).sum(axis=1) == 8).all()  # 6 negatives and 2 positives share channel 0
+    assert (labels.reshape(2, -1).sum(axis=1) == 2).all()
+    np.testing.assert_array_equal(*sample_keypoints(masks, 1, k={1: 2}, seed=0))  # a class left out gets no points
+
+
+@pytest.mark.parametrize("k", [0, "3", True, {"Background": -1}, {"Background": 0}])
+def test_bad_keypoint_counts_are_one_line_errors(k):
+    from kerasweak.methods import keypoint_settings
+
+    with pytest.raises(KerasweakError, match=r"^r: \[keypoints\] k must be an integer >= 1 or a table"):
+        keypoint_settings({"name": "r", "keypoints": {"k": k}})
+
+
+def test_keypoint_counts_by_unknown_class_name_are_an_error():
+    from kerasweak.data import synthetic_patches
+    from kerasweak.methods import _keypoint_targets
+
+    recipe = {"name": "r", "keypoints": {"k": {"class1": 2, "Mito": 2}}}
+    with pytest.raises(KerasweakError, match=r"^r: \[keypoints\] k: unknown Mito; known: class0, class1, class2$"):
+        _keypoint_targets(synthetic_patches(n=2, size=16), recipe)
+    targets = _keypoint_targets(synthetic_patches(n=2, size=16), {"name": "r", "keypoints": {"k": {"class1": 2}}})
+    assert set(targets) == {"proportions", "class_maps"}

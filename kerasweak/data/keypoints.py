@@ -34,6 +34,9 @@ def _channel_and_label(class_index, num_classes):
 def sample_keypoints(masks, num_classes, k, radius=0, classes=None, fraction_of_images=1.0, seed=0):
     """k random pixels of each class present in each (N, H, W) mask, as (labels, weights) for C = num_classes.
 
+    k is one count for every class, or a {mask class index: count} mapping (a
+    class it leaves out gets none); with one sigmoid channel, where both classes
+    share a normaliser, more negatives than positives weigh the negatives more.
     Only `classes` (mask class indices; default all) of a random `fraction_of_images`
     of the images get keypoints. A radius > 0 dilates every point to a
     (2·radius + 1)² square, keeping only pixels of the point's class, as the
@@ -53,11 +56,12 @@ def sample_keypoints(masks, num_classes, k, radius=0, classes=None, fraction_of_
     for i in chosen:
         for c in classes:
             channel, label = _channel_and_label(c, num_classes)
+            count = k.get(c, 0) if isinstance(k, dict) else k
             where = np.flatnonzero(masks[i] == c)
-            if not len(where):
+            if not (len(where) and count):
                 continue
             points = np.zeros(masks[i].size, dtype=np.uint8)
-            points[rng.choice(where, size=min(k, len(where)), replace=False)] = 1
+            points[rng.choice(where, size=min(count, len(where)), replace=False)] = 1
             points = points.reshape(masks[i].shape)
             if radius:
                 points = cv2.dilate(points, square) & (masks[i] == c)
