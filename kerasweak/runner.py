@@ -140,23 +140,25 @@ def markdown_table(head, rows):
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
 
 
+FIGURE_NOTES = (
+    ("e_measure", "E-measure is Fan et al.'s enhanced-alignment measure of each class's map per test image, "
+                  "averaged over images, then over classes."),
+    ("trimap_miou", "Trimap mIoU scores only the pixels within w pixels of a ground-truth boundary (boundary) or the "
+                    "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5)."),
+    ("calibrated", "The calibrated row offsets each class's log-probability by a constant fitted so that the predicted "
+                   "class areas on the validation patches match their given proportions (no masks)."),
+    ("image_iou", "IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
+                  "difference, in pixels², between the object sizes of the masks and of the predictions."),
+)
+
+
 def table_notes(recipe, summary):
+    """The sentences under a results table: what its figures are, for each kind of figure the summary has."""
     notes = ["Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
              "Mean accuracy is overall pixel accuracy."]
     if any(k.startswith("miou_") for k in summary):
         notes.append("Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.")
-    if "e_measure" in summary:
-        notes.append("E-measure is Fan et al.'s enhanced-alignment measure of each class's map per test image, "
-                     "averaged over images, then over classes.")
-    if "trimap_miou" in summary:
-        notes.append("Trimap mIoU scores only the pixels within w pixels of a ground-truth boundary (boundary) or the "
-                     "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5).")
-    if "calibrated" in summary:
-        notes.append("The calibrated row offsets each class's log-probability by a constant fitted so that the predicted "
-                     "class areas on the validation patches match their given proportions (no masks).")
-    if "image_iou" in summary:
-        notes.append("IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
-                     "difference, in pixels², between the object sizes of the masks and of the predictions.")
+    notes += [note for key, note in FIGURE_NOTES if key in summary]
     return notes + ([recipe["notes"].strip()] if "notes" in recipe else [])
 
 
