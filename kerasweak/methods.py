@@ -80,24 +80,24 @@ def keypoint_settings(recipe):
     return settings
 
 
+def _class_indices(names, patches, key, recipe):
+    """Indices in patches.class_names of the class names a [keypoints] `key` lists; an unknown name is a one-line error."""
+    unknown = [c for c in names if c not in patches.class_names]
+    if unknown:
+        raise KerasweakError(f"[keypoints] {key}: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}", recipe["name"])
+    return [patches.class_names.index(c) for c in names]
+
+
 def _keypoint_targets(patches, recipe):
     """Proportions plus keypoints (paper eq. 4's two targets): the user's (PatchSet.keypoints), else sampled from the masks."""
     if patches.keypoints is not None:
         keypoints = keypoint_arrays(patches.keypoints, patches.images.shape[1:3], patches.proportions.shape[1])
         return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
     s = keypoint_settings(recipe)
-    classes = s["classes"]
-    if classes is not None:
-        unknown = [c for c in classes if c not in patches.class_names]
-        if unknown:
-            raise KerasweakError(f"[keypoints] classes: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}", recipe["name"])
-        classes = [patches.class_names.index(c) for c in classes]
+    classes = None if s["classes"] is None else _class_indices(s["classes"], patches, "classes", recipe)
     k = s["k"]
     if isinstance(k, dict):
-        unknown = [c for c in k if c not in patches.class_names]
-        if unknown:
-            raise KerasweakError(f"[keypoints] k: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}", recipe["name"])
-        k = {patches.class_names.index(c): n for c, n in k.items()}
+        k = dict(zip(_class_indices(k, patches, "k", recipe), k.values()))
     keypoints = sample_keypoints(patches.masks, patches.proportions.shape[1], k, radius=s["radius"], classes=classes,
                                  fraction_of_images=s["fraction_of_images"], seed=s["seed"])
     return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}

@@ -58,6 +58,11 @@ def class_maps(probabilities):
     return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
 
 
+def _log_class_maps(probabilities):
+    """log of `class_maps`, floored at 1e-7 so a zero probability stays finite."""
+    return np.log(np.maximum(class_maps(probabilities), 1e-7))
+
+
 def labels_from_probabilities(probabilities, class_bias=None):
     """Class indices from (..., C) softmax maps, or from (..., 1) sigmoid maps at 0.5.
 
@@ -66,7 +71,7 @@ def labels_from_probabilities(probabilities, class_bias=None):
     """
     probabilities = np.asarray(probabilities)
     if class_bias is not None:
-        return (np.log(np.maximum(class_maps(probabilities), 1e-7)) + np.asarray(class_bias)).argmax(axis=-1).astype(np.uint8)
+        return (_log_class_maps(probabilities) + np.asarray(class_bias)).argmax(axis=-1).astype(np.uint8)
     if probabilities.shape[-1] == 1:
         return (probabilities[..., 0] >= 0.5).astype(np.uint8)
     return probabilities.argmax(axis=-1).astype(np.uint8)
@@ -84,8 +89,8 @@ def fit_class_bias(probabilities, target_proportions, iterations=100):
     labels_from_probabilities(probabilities, b); returns, with mean 0, the b
     whose areas came closest (L1), e.g. none at all for a constant map that no cut can split.
     """
-    maps = class_maps(probabilities)
-    log_p = np.log(np.maximum(maps, 1e-7)).reshape(-1, maps.shape[-1])
+    log_p = _log_class_maps(probabilities)
+    log_p = log_p.reshape(-1, log_p.shape[-1])
     target = np.asarray(target_proportions, dtype=np.float64).ravel()
     if target.size == 1:
         target = np.array([1.0 - target[0], target[0]])

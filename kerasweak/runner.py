@@ -458,10 +458,10 @@ def evaluate_test(model, test, evaluation, val=None):
     """
     from .evaluation import calibrated_scores, evaluate_patches
 
-    scores = evaluate_patches(_predict_fn(model), test, e_measure=evaluation["e_measure"],
-                              trimap_widths=evaluation["trimap_widths"])
+    predict_fn = _predict_fn(model)
+    scores = evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])
     if evaluation["calibrate"]:
-        scores["calibrated"] = calibrated_scores(_predict_fn(model), val, test)
+        scores["calibrated"] = calibrated_scores(predict_fn, val, test)
     return scores
 
 
