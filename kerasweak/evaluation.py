@@ -19,41 +19,51 @@ def predict_probabilities(predict_fn, images, batch_size=16):
 def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.
 
-    Labels are the argmax of the class maps, offset by `class_bias` if given
-    (kerasweak.metrics.labels_from_probabilities).
-
-    Patches with object sizes (PatchSet.sizes) also get `size_scores` from the same predictions.
+    Labels are the argmax of the class maps. Patches with object sizes
+    (PatchSet.sizes) also get `size_scores` from the same predictions.
     e_measure adds "e_measure" (mean over classes) and "e_measure_per_class"
     (kerasweak.metrics.class_e_measures, mean over images); trimap_widths adds
     "trimap_miou" = {"boundary" | "non_boundary": {"w": mIoU}} from confusion
     matrices pooled over all patches (widths as strings, as JSON keeps them).
+    `class_bias` adds "calibrated": the same scores (without E-measure and trimaps)
+    of the cut offset by it (kerasweak.metrics.labels_from_probabilities), from the
+    same class maps, and the bias itself as "class_bias".
     """
     num_classes = patches.num_classes
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    cuts = {"plain": None} if class_bias is None else {"plain": None, "calibrated": np.asarray(class_bias)}
+    matrices = {cut: np.zeros((num_classes, num_classes), dtype=np.int64) for cut in cuts}
+    predictions = {cut: [] for cut in cuts}
     trimaps = {width: dict.fromkeys(TRIMAP_REGIONS, 0) for width in trimap_widths}
-    e_rows, predictions = [], []
+    e_rows = []
     for start in range(0, len(patches), batch_size):
-        batch = patches.images[start:start + batch_size]
         labels = patches.masks[start:start + batch_size]
-        predicted = labels_from_probabilities(np.asarray(predict_fn(batch.astype(np.float32))), class_bias)
-        matrix += confusion_matrix(labels, predicted, num_classes)
-        if patches.sizes is not None:
-            predictions.append(predicted)
+        probabilities = np.asarray(predict_fn(patches.images[start:start + batch_size].astype(np.float32)))
+        predicted_by_cut = {cut: labels_from_probabilities(probabilities, bias) for cut, bias in cuts.items()}
+        for cut, predicted in predicted_by_cut.items():
+            matrices[cut] += confusion_matrix(labels, predicted, num_classes)
+            if patches.sizes is not None:
+                predictions[cut].append(predicted)
+        predicted = predicted_by_cut["plain"]
         if e_measure:
             e_rows.append(class_e_measures(labels, predicted, num_classes))
         for width, regions in trimap_confusions(labels, predicted, num_classes, trimap_widths).items():
             for region, counts in regions.items():
                 trimaps[width][region] = trimaps[width][region] + counts
-    scores = scores_from_confusion(matrix, patches.class_names, exclude_from_mean=(UNLABELED,))
-    scores["confusion_matrix"] = matrix.tolist()
+    scores = {}
+    for cut in cuts:
+        scores[cut] = scores_from_confusion(matrices[cut], patches.class_names, exclude_from_mean=(UNLABELED,))
+        scores[cut]["confusion_matrix"] = matrices[cut].tolist()
+        if patches.sizes is not None:
+            scores[cut].update(size_scores(patches.masks, np.concatenate(predictions[cut]), patches.sizes))
+    plain = scores["plain"]
     if e_measure:
-        scores.update(e_measure_scores(np.concatenate(e_rows), patches.class_names))
+        plain.update(e_measure_scores(np.concatenate(e_rows), patches.class_names))
     if trimap_widths:
-        scores["trimap_miou"] = {region: {str(width): present_class_miou(trimaps[width][region]) for width in trimap_widths}
-                                 for region in TRIMAP_REGIONS}
-    if patches.sizes is not None:
-        scores.update(size_scores(patches.masks, np.concatenate(predictions), patches.sizes))
-    return scores
+        plain["trimap_miou"] = {region: {str(width): present_class_miou(trimaps[width][region]) for width in trimap_widths}
+                                for region in TRIMAP_REGIONS}
+    if class_bias is not None:
+        plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
+    return plain
 
 
 def size_scores(masks, predicted, sizes):
@@ -70,14 +80,9 @@ def size_scores(masks, predicted, sizes):
     return {"image_iou": float(iou.mean()), "size_error": float(np.mean((sizes - mask_sizes(predicted)) ** 2))}
 
 
-def calibrated_scores(predict_fn, val, test, batch_size=16):
-    """evaluate_patches on `test` with the class bias fitted to `val`'s mean proportions (its labels, no masks).
-
-    The bias (kerasweak.metrics.fit_class_bias) makes the predicted class areas on
-    the validation patches match their given proportions; it is returned as "class_bias".
-    """
-    bias = fit_class_bias(predict_probabilities(predict_fn, val.images, batch_size), val.proportions.mean(axis=0))
-    return {**evaluate_patches(predict_fn, test, batch_size, class_bias=bias), "class_bias": bias.tolist()}
+def fit_calibration(predict_fn, val, batch_size=16):
+    """The class bias (kerasweak.metrics.fit_class_bias) that makes the predicted class areas on `val` match its mean given proportions (no masks)."""
+    return fit_class_bias(predict_probabilities(predict_fn, val.images, batch_size), val.proportions.mean(axis=0))
 
 
 def _blend_window(size):

@@ -84,7 +84,5 @@ def evaluate_export(model_path, data=None, split="test"):
     recipe = metadata["recipe"]
     evaluation = evaluation_settings(recipe)
     patches = (load_test_patches if split == "test" else load_patches)(recipe, data)
-    scores = evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])
-    if metadata.get("class_bias") is not None:
-        scores["calibrated"] = evaluate_patches(predict_fn, patches, class_bias=metadata["class_bias"])
-    return scores
+    return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
+                            class_bias=metadata.get("class_bias"))

@@ -250,7 +250,7 @@ EVALUATION_DEFAULTS = {"e_measure": False, "trimap_widths": [], "calibrate": Fal
 def evaluation_settings(recipe):
     """The recipe's [evaluation] section: `e_measure` (bool), `trimap_widths` (band widths in pixels, each >= 1), `calibrate` (bool).
 
-    `calibrate` adds "calibrated" test scores (kerasweak.evaluation.calibrated_scores),
+    `calibrate` adds "calibrated" test scores (kerasweak.evaluation.fit_calibration),
     and the exported model carries their class bias for `predict`.
     """
     settings = section_settings(recipe, "evaluation", EVALUATION_DEFAULTS)
@@ -456,13 +456,11 @@ def evaluate_test(model, test, evaluation, val=None):
 
     "calibrated" ([evaluation] calibrate) needs `val`, whose proportions fit the class bias.
     """
-    from .evaluation import calibrated_scores, evaluate_patches
+    from .evaluation import evaluate_patches, fit_calibration
 
     predict_fn = _predict_fn(model)
-    scores = evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"])
-    if evaluation["calibrate"]:
-        scores["calibrated"] = calibrated_scores(predict_fn, val, test)
-    return scores
+    return evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
+                            class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None)
 
 
 TRAINING_KEYS = ("dataset", "method", "data", "model", "train", "keypoints", "degrade", "sizes", "semeda", "sobel", "sweep")

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix, jaccard_score
 
 from kerasweak.data import PatchSet
 from kerasweak.errors import KerasweakError
@@ -38,6 +39,30 @@ def test_batched_e_measure_and_trimap_miou_equal_the_whole_set_reference():
     for region in trimap:
         assert scores["trimap_miou"][region] == pytest.approx(trimap[region])
     assert "e_measure" not in evaluate_patches(one_hot, patches)  # off unless asked for
+
+
+def test_the_calibrated_cut_is_scored_from_the_same_class_maps_in_one_pass():
+    rng = np.random.default_rng(1)
+    probabilities = rng.dirichlet(np.ones(3), size=(5, 6, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, (5, 6, 6)).astype(np.uint8)
+    patches = PatchSet(images=np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((5, 6, 6, 1), np.float32),
+                       masks=labels, proportions=np.zeros((5, 3), np.float32), sources=[""] * 5, class_names=CLASSES,
+                       palette=np.zeros((3, 3), np.uint8))
+    calls = []
+
+    def model(batch):
+        calls.append(len(batch))
+        return probabilities[batch[:, 0, 0, 0].astype(int)]
+
+    bias = np.array([0.0, 1.5, -0.5])
+    scores = evaluate_patches(model, patches, batch_size=2, class_bias=bias)
+    assert calls == [2, 2, 1]  # each patch predicted once for both cuts
+    for figures, cut in ((scores, labels_from_probabilities(probabilities)),
+                         (scores["calibrated"], labels_from_probabilities(probabilities, bias))):
+        assert figures["miou"] == pytest.approx(jaccard_score(labels.ravel(), cut.ravel(), average="macro"))
+        assert figures["confusion_matrix"] == sk_confusion_matrix(labels.ravel(), cut.ravel(), labels=[0, 1, 2]).tolist()
+    assert scores["calibrated"]["class_bias"] == bias.tolist()
+    assert "calibrated" not in evaluate_patches(model, patches)
 
 
 def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
