@@ -485,10 +485,12 @@ def _check_same_config(path, config):
         write_json(path, config)
 
 
-def _check_same_sweep(path, config):
+def _check_same_sweep(path, config, key):
     """_check_same_config for a sweep's OUT, which may gain settings; its config.json then lists them all.
 
-    Dropping a setting is refused. Each setting's own folder checks its training settings as before.
+    Dropping or changing a setting is refused once a run has used it (its OUT/<setting>/
+    exists); one never started may be redefined. Each setting's own folder checks its
+    training settings as before.
     """
     def without_settings(config):
         sweep = {k: v for k, v in config["recipe"]["sweep"].items() if k not in ("values", "seeds")}
@@ -500,8 +502,11 @@ def _check_same_sweep(path, config):
     if _fingerprint(without_settings(earlier)) != _fingerprint(without_settings(config)):
         raise KerasweakError("holds a run with a different recipe or options; use another --out", path.parent)
     earlier_sweep, sweep = (_fingerprint(c)["recipe"]["sweep"] for c in (earlier, config))
-    if any(value not in sweep["values"] for value in earlier_sweep["values"]):
-        raise KerasweakError("holds a sweep with settings this recipe no longer has; use another --out", path.parent)
+    used = [setting_name(key, value) for value in earlier_sweep["values"]
+            if value not in sweep["values"] and (path.parent / setting_name(key, value)).exists()]
+    if used:
+        raise KerasweakError(f"holds runs of sweep settings this recipe no longer has ({', '.join(used)}); use another --out",
+                             path.parent)
     if earlier_sweep != sweep:
         write_json(path, config)
 
@@ -616,7 +621,7 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     out = Path(out or Path("runs") / recipe["name"])
     check_writable(out)
     config = {"recipe": recipe, "max_samples": max_samples, **_label_files(sizes_csv, keypoints)}
-    _check_same_sweep(out / "config.json", config)
+    _check_same_sweep(out / "config.json", config, key)
     base = {name: value for name, value in recipe.items() if name != "sweep"}
     settings, pending = [], []
     for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):

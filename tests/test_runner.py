@@ -39,20 +39,24 @@ def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
         _check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
 
 
-def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_them(tmp_path):
+def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_those_it_ran(tmp_path):
     recipe = load_recipe("dubai-spss-ablation")
     sweep = recipe["sweep"]
     config = {"recipe": {**recipe, "sweep": {**sweep, "values": sweep["values"][:2]}}, "max_samples": None}
     path = tmp_path / "config.json"
-    _check_same_sweep(path, config)
+    _check_same_sweep(path, config, None)
     extended = {**config, "recipe": recipe}
-    _check_same_sweep(path, extended)
+    _check_same_sweep(path, extended, None)
     assert [v["label"] for v in json.loads(path.read_text())["recipe"]["sweep"]["values"]] == [v["label"] for v in sweep["values"]]
-    with pytest.raises(KerasweakError, match="settings this recipe no longer has"):
-        _check_same_sweep(path, config)
+    (tmp_path / sweep["values"][2]["label"]).mkdir()  # a run has used the third setting
+    with pytest.raises(KerasweakError, match=f"settings this recipe no longer has \\({sweep['values'][2]['label']}\\)"):
+        _check_same_sweep(path, config, None)
+    redefined = [*sweep["values"][:-1], {**sweep["values"][-1], "train": {"loss": "kl"}}]  # the last never started
+    _check_same_sweep(path, {**extended, "recipe": {**recipe, "sweep": {**sweep, "values": redefined}}}, None)
+    assert json.loads(path.read_text())["recipe"]["sweep"]["values"][-1]["train"] == {"loss": "kl"}
     retrained = {**extended, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
     with pytest.raises(KerasweakError, match="different recipe or options"):
-        _check_same_sweep(path, retrained)
+        _check_same_sweep(path, retrained, None)
 
 
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
