@@ -502,8 +502,8 @@ def _check_same_sweep(path, config, key):
     if _fingerprint(without_settings(earlier)) != _fingerprint(without_settings(config)):
         raise KerasweakError("holds a run with a different recipe or options; use another --out", path.parent)
     earlier_sweep, sweep = (_fingerprint(c)["recipe"]["sweep"] for c in (earlier, config))
-    used = [setting_name(key, value) for value in earlier_sweep["values"]
-            if value not in sweep["values"] and (path.parent / setting_name(key, value)).exists()]
+    dropped = [setting_name(key, value) for value in earlier_sweep["values"] if value not in sweep["values"]]
+    used = [name for name in dropped if (path.parent / name).exists()]
     if used:
         raise KerasweakError(f"holds runs of sweep settings this recipe no longer has ({', '.join(used)}); use another --out",
                              path.parent)
