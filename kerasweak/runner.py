@@ -7,7 +7,8 @@ best weights), evaluates on the test patches against the masks, and writes
 OUT/results.json, OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel).
 
 Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
-resumes an unfinished one from its last completed epoch (BackupAndRestore).
+resumes an unfinished one from its last completed epoch (BackupAndRestore;
+one whose backup is gone trains again from the start, see training.fit_stage).
 The same command may also run in several processes at once, sharing OUT: each
 seed is claimed by one process (see claim_seed), and the process that finishes
 last writes the results.

@@ -56,6 +56,8 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
     stage_dir.mkdir(parents=True, exist_ok=True)
     log_path, best_path, done_path = stage_dir / "log.csv", stage_dir / "best.weights.h5", stage_dir / "done.json"
     if not done_path.exists():
+        if log_path.exists() and not (stage_dir / "backup").exists():
+            _restart_stage(stage_dir)
         history = csv_column(log_path, monitor)
         previous_best = (min if mode == "min" else max)(history, default=None)
         callbacks = [
@@ -75,6 +77,18 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
         model.load_weights(str(best_path))
     seconds = csv_column(log_path, "epoch_seconds")
     return sum(seconds), len(seconds)
+
+
+def _restart_stage(stage_dir):
+    """Set aside the log of an unfinished stage whose backup is gone (e.g. a folder copied without it), so it trains anew.
+
+    Kept, its rows would count twice in the epochs and seconds, and its best
+    val_loss would stop the new run from saving weights better than the lost ones.
+    """
+    stale = stage_dir / "log.interrupted.csv"
+    (stage_dir / "log.csv").replace(stale)
+    (stage_dir / "best.weights.h5").unlink(missing_ok=True)
+    print(f"{stage_dir}: unfinished, and its backup/ is gone: training it from the start (its old log is {stale})")
 
 
 def _set_precision(cfg):

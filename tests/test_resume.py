@@ -100,3 +100,18 @@ def test_a_run_killed_mid_epoch_resumes_and_ends_as_the_uninterrupted_run(tmp_pa
     epochs_logged = [int(line.split(",")[0]) for line in (seed_dir / "log.csv").read_text().splitlines()[1:]]
     assert epochs_logged == list(range(EPOCHS))  # resumed from the last completed epoch, not from the start
     assert_close(figures(resumed), figures(metrics), RESUME_TOLERANCE)
+
+
+def test_an_unfinished_run_whose_backup_is_gone_trains_anew_and_ends_as_the_uninterrupted_run(tmp_path, reference):
+    """As when a results folder is copied without its backup/ (it is not kept in git): the old log is set aside."""
+    recipe, data, metrics = reference
+    seed_dir = tmp_path / "copied" / "seed_0"
+    seed_dir.mkdir(parents=True)
+    stale_rows = "epoch,epoch_seconds,loss,val_loss\n0,1.0,0.5,1e-9\n1,1.0,0.4,1e-9\n"
+    (seed_dir / "log.csv").write_text(stale_rows)
+
+    resumed = run(recipe, data, tmp_path / "copied", tmp_path)
+    epochs_logged = [int(line.split(",")[0]) for line in (seed_dir / "log.csv").read_text().splitlines()[1:]]
+    assert epochs_logged == list(range(EPOCHS))
+    assert (seed_dir / "log.interrupted.csv").read_text() == stale_rows
+    assert_close(figures(resumed), figures(metrics), RESUME_TOLERANCE)
