@@ -199,25 +199,26 @@ def _mask_targets(patches, recipe):
     return patches.masks.astype(np.int32)
 
 
-def semeda_edge_net(recipe, train, cache_dir):
+def semeda_edge_net(recipe, train, cache_dir, verbose=0):
     """The frozen g_φ of a run: CACHE_DIR/semeda-DATASET-<C>classes.keras, trained on `train`'s masks if absent.
 
     The "semeda" method passes the run's OUT folder (the seed folder's parent), so every seed shares one g_φ
     trained with the run's [semeda] settings (part of OUT's config). A one-sigmoid
-    segmenter gets a two-class g_φ (SemedaLoss feeds it [1 - p, p]).
+    segmenter gets a two-class g_φ (SemedaLoss feeds it [1 - p, p]). `verbose` is
+    Keras's, for g_φ's own training: its progress bar shows before the segmenter's.
     """
     s = semeda_settings(recipe)
     keras.utils.set_random_seed(s["edge_seed"])
     return load_or_train_semeda(cache_dir, recipe["dataset"], max(2, train.proportions.shape[1]), train.masks,
                                 epochs=s["edge_epochs"], batch_size=s["edge_batch_size"],
-                                learning_rate=s["edge_learning_rate"], seed=s["edge_seed"])
+                                learning_rate=s["edge_learning_rate"], seed=s["edge_seed"], verbose=verbose)
 
 
 def _train_semeda(recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
     """train_seed, with the run's g_φ handed to the "semeda" loss as recipe["edge_net"]."""
     from .training import train_seed
 
-    edge_net = semeda_edge_net(recipe, train, Path(seed_dir).parent)
+    edge_net = semeda_edge_net(recipe, train, Path(seed_dir).parent, verbose)
     return train_seed({**recipe, "edge_net": edge_net}, train, val, seed, seed_dir, verbose, evaluate)
 
 

@@ -55,9 +55,10 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     log_path, best_path, done_path = stage_dir / "log.csv", stage_dir / "best.weights.h5", stage_dir / "done.json"
+    backup_path = stage_dir / "backup"
     if not done_path.exists():
-        if log_path.exists() and not (stage_dir / "backup").exists():
-            _restart_stage(stage_dir)
+        if log_path.exists() and not backup_path.exists():
+            _restart_stage(log_path, best_path)
         history = csv_column(log_path, monitor)
         previous_best = (min if mode == "min" else max)(history, default=None)
         callbacks = [
@@ -69,7 +70,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
             keras.callbacks.CSVLogger(str(log_path), append=True),
             keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
             # last, so an epoch counts as completed only once its checkpoint and log row are written
-            keras.callbacks.BackupAndRestore(str(stage_dir / "backup")),
+            keras.callbacks.BackupAndRestore(str(backup_path)),
         ]
         model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
         write_json(done_path, {"monitor": monitor, "epochs": len(csv_column(log_path, "epoch_seconds"))})
@@ -79,16 +80,16 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
     return sum(seconds), len(seconds)
 
 
-def _restart_stage(stage_dir):
+def _restart_stage(log_path, best_path):
     """Set aside the log of an unfinished stage whose backup is gone (e.g. a folder copied without it), so it trains anew.
 
     Kept, its rows would count twice in the epochs and seconds, and its best
     val_loss would stop the new run from saving weights better than the lost ones.
     """
-    stale = stage_dir / "log.interrupted.csv"
-    (stage_dir / "log.csv").replace(stale)
-    (stage_dir / "best.weights.h5").unlink(missing_ok=True)
-    print(f"{stage_dir}: unfinished, and its backup/ is gone: training it from the start (its old log is {stale})")
+    stale = log_path.with_name("log.interrupted.csv")
+    log_path.replace(stale)
+    best_path.unlink(missing_ok=True)
+    print(f"{log_path.parent}: unfinished, and its backup/ is gone: training it from the start (its old log is {stale})")
 
 
 def _set_precision(cfg):
