@@ -12,7 +12,6 @@ respect to the maps, and prints each padding's median and their ratio:
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasweak.layers import SemedaNet  # noqa: E402
+from timing import interleaved_call_medians  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 DEPTH = 2  # the last layer with λ_l ≠ 0 at the default λ
@@ -62,13 +62,7 @@ def main():
         biases = [tf.cast(conv.bias, dtype) for conv in net.convs[:DEPTH]]
         for padding in ("replicate", "zero"):
             passes[(dtype, padding)] = _timed_pass(kernels, biases, padding, class_maps)
-    times = {key: [] for key in passes}
-    for _ in range(args.steps):
-        for key, step in passes.items():
-            start = time.perf_counter()
-            [value.numpy() for value in step()]
-            times[key].append(time.perf_counter() - start)
-    medians = {key: float(np.median(t)) for key, t in times.items()}
+    medians = interleaved_call_medians(passes, args.steps)
     for (dtype, padding), seconds in medians.items():
         print(f"{dtype:9s} {padding:9s} {seconds:.3f} s")
     for dtype in ("float32", "bfloat16"):

@@ -11,7 +11,6 @@ what the edge term adds to a training step.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasweak import layers, losses  # noqa: E402
+from timing import interleaved_call_medians  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 LAMBDAS = ((4.0, 0.0, 0.0), (4.0, 2.0, 0.0), (4.0, 2.0, 1.0))
@@ -56,15 +56,9 @@ def main():
         for policy in ("float32", "mixed_bfloat16"):
             steps[f"{policy:15s} λ = {lambdas}"] = _timed_step(
                 lambda y, p, lambdas=lambdas: losses.semeda_loss(y, p, edge_net, lambdas), policy, labels, logits)
-    times = {name: [] for name in steps}
-    for _ in range(args.steps):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            [value.numpy() for value in step()]
-            times[name].append(time.perf_counter() - start)
-    ce = np.median(times["ce"])
-    for name in steps:
-        print(f"{name:42s} {np.median(times[name]):.3f} s   minus ce {np.median(times[name]) - ce:.3f} s")
+    medians = interleaved_call_medians(steps, args.steps)
+    for name, seconds in medians.items():
+        print(f"{name:42s} {seconds:.3f} s   minus ce {seconds - medians['ce']:.3f} s")
     print(f"(batch {args.batch}, 224², {NUM_CLASSES} classes, median of {args.steps} interleaved calls)")
 
 

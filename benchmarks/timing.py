@@ -18,3 +18,17 @@ def interleaved_step_medians(runs, images, steps):
             model.train_on_batch(images, target)
             times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def interleaved_call_medians(calls, steps):
+    """{name: median seconds of a call} for calls = {name: traced function returning tensors}, calls interleaved.
+
+    Each call's outputs are read back (`.numpy()`), so the time includes the work, not just its dispatch.
+    """
+    times = {name: [] for name in calls}
+    for _ in range(steps):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            [value.numpy() for value in call()]
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
