@@ -37,6 +37,28 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.start
 
 
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that carries on from the `history` of the monitored value a resumed stage has already logged.
+
+    Keras's EarlyStopping starts counting afresh at every `fit`, so a run resumed
+    during its patience would train up to `patience` epochs longer than an
+    uninterrupted one. Replaying the logged values restores its best value and
+    the epochs waited since, so the resumed run stops where the uninterrupted one would.
+    """
+
+    def __init__(self, history=(), **kwargs):
+        super().__init__(**kwargs)
+        self.history = [float(value) for value in history]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
+        for value in self.history:
+            self.wait += 1
+            if self.best is None or better(value, self.best):
+                self.best, self.wait = value, 0
+
+
 def csv_column(path, column):
     """The float values of one column of a CSV log; [] if the file does not exist yet."""
     if not Path(path).exists():
@@ -49,6 +71,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
               callbacks=()):
     """`model.fit` with the protocol callbacks (and `callbacks`, e.g. the data's EpochCounter); restores the best weights.
 
+    A resumed stage keeps its best-weights threshold and EarlyStopping's count from its log.
     Returns (train seconds, epochs run). A finished stage (stage_dir/done.json)
     is not trained again: its best weights are loaded.
     """
@@ -66,7 +89,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
             EpochTimer(),
             keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
                                             save_weights_only=True, initial_value_threshold=previous_best),
-            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
+            ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=patience),
             keras.callbacks.CSVLogger(str(log_path), append=True),
             keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
             # last, so an epoch counts as completed only once its checkpoint and log row are written
