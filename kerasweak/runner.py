@@ -613,7 +613,8 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     max(`seeds`, [sweep] seeds[i]) seeds; a finished setting (setting_finished)
     is skipped, an unfinished one completed. Several processes running the same
     sweep share its settings' seeds (claim_seed); the last to finish writes the
-    table. OUT/results.md is one row per setting (the paper's
+    full table, and a partial one (marked so) is written before each setting
+    trained after a finished one. OUT/results.md is one row per setting (the paper's
     Table 3/4 format, F1 and accuracy added); [sweep] plots name the figures
     (the first is OUT/sweep.png, the others OUT/sweep_<plot>.png); OUT/results.json
     has every summary.
@@ -624,34 +625,56 @@ def run_sweep(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="a
     config = {"recipe": recipe, "max_samples": max_samples, **_label_files(sizes_csv, keypoints)}
     _check_same_sweep(out / "config.json", config, key)
     base = {name: value for name, value in recipe.items() if name != "sweep"}
-    settings, pending = [], []
-    for value, minimum in zip(sweep["values"], sweep.get("seeds", [1] * len(sweep["values"]))):
-        setting, n_seeds = setting_name(key, value), max(seeds, minimum)
-        if setting_finished(out / setting, n_seeds):
-            echo(f"{setting}: finished earlier, skipping")
-            results = json.loads((out / setting / "results.json").read_text())
-        else:
-            echo(f"{setting}: running {n_seeds} seed{'s' if n_seeds > 1 else ''}")
-            overrides = {s: t for s, t in value.items() if s != "label"} if section is None else {section: {key: value}}
-            sub = _merge(base, {"name": f"{recipe['name']}/{setting}", **overrides})
-            results = run_recipe(sub, data, out / setting, seeds=n_seeds, max_samples=max_samples, verbose=verbose,
-                                 echo=echo, sizes_csv=sizes_csv, strategy=strategy, keypoints=keypoints)
-        if results is None:  # some of its seeds train in another process
-            pending.append(setting)
+    names = [setting_name(key, value) for value in sweep["values"]]
+    n_seeds = [max(seeds, minimum) for minimum in sweep.get("seeds", [1] * len(names))]
+    done = {}
+
+    def load_if_finished(name, n):
+        if name not in done and setting_finished(out / name, n):
+            done[name] = json.loads((out / name / "results.json").read_text())
+        return name in done
+
+    for name in [name for name, n in zip(names, n_seeds) if load_if_finished(name, n)]:
+        echo(f"{name}: finished earlier, skipping")
+    for value, name, n in zip(sweep["values"], names, n_seeds):
+        if load_if_finished(name, n):  # finished earlier, or meanwhile by another process
             continue
-        settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
-                         "proportion_change": results["proportion_change"]})
-    if pending:
-        echo(f"{recipe['name']}: {', '.join(pending)} still training in other processes; the last to finish writes the table")
-        return None
+        if done:  # the table so far, before a run that may take hours
+            _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done)
+        echo(f"{name}: running {n} seed{'s' if n > 1 else ''}")
+        overrides = {s: t for s, t in value.items() if s != "label"} if section is None else {section: {key: value}}
+        sub = _merge(base, {"name": f"{recipe['name']}/{name}", **overrides})
+        results = run_recipe(sub, data, out / name, seeds=n, max_samples=max_samples, verbose=verbose,
+                             echo=echo, sizes_csv=sizes_csv, strategy=strategy, keypoints=keypoints)
+        if results is not None:  # None: some of its seeds train in another process
+            done[name] = results
+    unfinished = [name for name in names if name not in done]
+    if unfinished:
+        echo(f"{recipe['name']}: {', '.join(unfinished)} still training in other processes; "
+             "the last to finish writes the full table")
+    results = _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done) if done else None
+    return None if unfinished else results
+
+
+def _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done):
+    """OUT/results.md, results.json and the plots of the finished settings (`done`: {name: results}), marked partial
+    when some of `names` are not among them."""
+    settings = [{"value": value, "seeds": done[name]["seeds"], "summary": done[name]["summary"],
+                 "proportion_change": done[name]["proportion_change"]}
+                for value, name in zip(sweep["values"], names) if name in done]
+    unfinished = [name for name in names if name not in done]
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
     heading = sweep.get("heading", key)
     logs = _finetune_logs(out, key, settings) if "finetune_curves" in sweep["plots"] else None
     for index, plot in enumerate(sweep["plots"]):
         _sweep_plot(plot, out / ("sweep.png" if index == 0 else f"sweep_{plot}.png"), recipe, settings, heading, paper, logs)
-    results = {"recipe": recipe["name"], "sweep": sweep.get("parameter"), "settings": settings, "config": config}
+    results = {"recipe": recipe["name"], "sweep": sweep.get("parameter"), "settings": settings, "config": config,
+               **({"unfinished": unfinished} if unfinished else {})}
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
+    if unfinished:
+        tables.append(f"**Partial:** {len(settings)} of {len(settings) + len(unfinished)} settings. Not finished yet: "
+                      f"{', '.join(unfinished)}; rerunning the recipe's command trains them and completes this table.\n")
     details = detail_tables([(f"{heading} = {value_text(s['value'])}", s["summary"]) for s in settings],
                             list(settings[0]["summary"]["f1"]))
     if details:

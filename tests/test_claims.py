@@ -60,13 +60,17 @@ def test_a_seed_claimed_elsewhere_is_left_to_its_process_and_the_last_to_finish_
     assert "seed 0: finished earlier, skipping" in lines
 
 
-def test_a_sweep_with_a_setting_training_elsewhere_writes_no_table(tmp_path, fake_dubai, other_process):
+def test_a_sweep_with_a_setting_training_elsewhere_writes_a_partial_table(tmp_path, fake_dubai, other_process):
     recipe = tmp_path / "tiny-sweep.toml"
     recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10]"))
     out = tmp_path / "out"
     _claim(out / "noise_0" / "seed_0", socket.gethostname(), other_process.pid)
     lines = []
     assert run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lines.append) is None
-    assert (out / "noise_10" / "results.json").exists()
-    assert not (out / "results.md").exists() and not (out / "noise_0" / "results.json").exists()
-    assert "tiny-sweep: noise_0 still training in other processes; the last to finish writes the table" in lines
+    assert (out / "noise_10" / "results.json").exists() and not (out / "noise_0" / "results.json").exists()
+    assert "tiny-sweep: noise_0 still training in other processes; the last to finish writes the full table" in lines
+    table = (out / "results.md").read_text()
+    assert "| 10 |" in table and "| 0 |" not in table
+    assert "**Partial:** 1 of 2 settings. Not finished yet: noise_0;" in table
+    summary = json.loads((out / "results.json").read_text())
+    assert [s["value"] for s in summary["settings"]] == [10] and summary["unfinished"] == ["noise_0"]

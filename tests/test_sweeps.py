@@ -63,6 +63,29 @@ def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp
                                                                        "noise_10: finished earlier, skipping"]
 
 
+def test_a_sweep_writes_the_table_so_far_before_training_a_setting_and_the_full_table_after(tmp_path, fake_dubai):
+    """A long sweep's finished settings are tabulated (marked partial) before the next setting starts training."""
+    recipe = tmp_path / "tiny-sweep.toml"
+    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0]"))
+    out = tmp_path / "out"
+    run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lambda line: None)
+    assert "Partial" not in (out / "results.md").read_text()
+    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10, 20]"))
+    seen = {}
+
+    def echo(line):
+        if line.endswith(": running 1 seed"):
+            seen[line.partition(":")[0]] = (out / "results.md").read_text()
+
+    run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=echo)
+    assert "**Partial:** 1 of 3 settings. Not finished yet: noise_10, noise_20;" in seen["noise_10"]
+    assert "| 0 |" in seen["noise_10"] and "| 10 |" not in seen["noise_10"]
+    assert "**Partial:** 2 of 3 settings. Not finished yet: noise_20;" in seen["noise_20"]
+    final = (out / "results.md").read_text()
+    assert "Partial" not in final and all(f"| {v} |" in final for v in (0, 10, 20))
+    assert "unfinished" not in json.loads((out / "results.json").read_text())
+
+
 def _seed_metrics(class_names, extra=()):
     scores = {c: 0.5 for c in class_names}
     return [{"miou": 0.5, "accuracy": 0.9, "train_seconds": 1.0, **{k: 0.4 for k in extra}, "iou": scores, "f1": scores}]
