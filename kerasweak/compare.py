@@ -98,6 +98,9 @@ def predictions_figure(runs, path, data=None, num_patches=4):
 def compare_runs(outs, out, figure=None, data=None, num_patches=4):
     """Write the comparison table to `out` (Markdown), its trimap plot beside it, and optionally `figure`; return the paths.
 
+    A partial sweep (results.json "unfinished") contributes its finished settings,
+    and the table ends with the settings it still lacks.
+
     The trimap plot, OUT_STEM_trimap.png, is written when some run has trimap figures.
     """
     from .figures import trimap_figure
@@ -106,7 +109,9 @@ def compare_runs(outs, out, figure=None, data=None, num_patches=4):
     check_writable(out.parent)
     runs = read_runs(outs)
     written = [out]
-    write_text(out, f"# Comparison of {len(runs)} runs\n\n{compare_table(runs)}")
+    partial = [f"- `{folder}` is a partial sweep; not finished yet: {', '.join(results['unfinished'])}\n"
+               for folder, results in ((folder, _results(folder)) for folder in outs) if results.get("unfinished")]
+    write_text(out, f"# Comparison of {len(runs)} runs\n\n{compare_table(runs)}" + "".join(partial))
     trimaps = {label: results["summary"]["trimap_miou"] for label, _, results in runs if "trimap_miou" in results["summary"]}
     if trimaps:
         written.append(out.with_name(f"{out.stem}_trimap.png"))

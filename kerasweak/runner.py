@@ -673,7 +673,7 @@ def _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done):
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
     if unfinished:
-        tables.append(f"**Partial:** {len(settings)} of {len(settings) + len(unfinished)} settings. Not finished yet: "
+        tables.append(f"**Partial:** {len(settings)} of {len(names)} settings. Not finished yet: "
                       f"{', '.join(unfinished)}; rerunning the recipe's command trains them and completes this table.\n")
     details = detail_tables([(f"{heading} = {value_text(s['value'])}", s["summary"]) for s in settings],
                             list(settings[0]["summary"]["f1"]))

@@ -46,3 +46,17 @@ def test_compare_refuses_folders_without_results_and_runs_of_other_classes(edge_
     result = kerasweak("compare", edge_runs["dubai-ppce"], other, "--out", tmp_path / "t.md")
     assert_clean_error(result, str(other), "scores classes Background, not those of")
     assert not (tmp_path / "t.md").exists()
+
+
+def test_compare_names_the_settings_a_partial_sweep_still_lacks(edge_runs, tmp_path):
+    sweep = tmp_path / "partial-sweep"
+    shutil.copytree(edge_runs["dubai-semeda-lambdas"], sweep)
+    results = json.loads((sweep / "results.json").read_text())
+    results["settings"], results["unfinished"] = results["settings"][:1], ["lambdas_4-2-0"]
+    (sweep / "results.json").write_text(json.dumps(results))
+    result = kerasweak("compare", edge_runs["dubai-ppce"], sweep, "--out", tmp_path / "t.md")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "t.md").read_text().splitlines()
+    first_table = lines[4:lines.index("", 4)]
+    assert [row.split(" | ")[0] for row in first_table] == ["| PPCE (kerasweak)", "| SEMEDA (kerasweak), λ1, λ2, λ3 = 0, 0, 0"]
+    assert lines[-1] == f"- `{sweep}` is a partial sweep; not finished yet: lambdas_4-2-0"
