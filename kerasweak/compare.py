@@ -24,16 +24,20 @@ def _results(folder):
 
 
 def read_runs(outs):
-    """[(label, folder, results)] of the runs in OUT folders: one per run OUT, one per setting of a sweep OUT.
+    """The runs in OUT folders, and the settings each partial sweep OUT still lacks.
 
-    The label is the recipe's `label` (plus the sweep setting); a label that
-    recurs gets its folder name added, so every row and figure column is distinct.
+    Returns ([(label, folder, results)], {OUT: [unfinished setting names]}): one
+    run per run OUT, one per finished setting of a sweep OUT. The label is the
+    recipe's `label` (plus the sweep setting); a label that recurs gets its
+    folder name added, so every row and figure column is distinct.
     """
-    runs = []
+    runs, unfinished = [], {}
     for out in map(Path, outs):
         results = _results(out)
         recipe = results["config"]["recipe"]
         label = recipe.get("label", recipe["name"])
+        if results.get("unfinished"):
+            unfinished[out] = results["unfinished"]
         if "settings" in results:
             key = sweep_key(recipe["sweep"])
             heading = recipe["sweep"].get("heading", key)
@@ -44,7 +48,7 @@ def read_runs(outs):
             runs.append((label, out, results))
     labels = [label for label, _, _ in runs]
     return [(f"{label} ({folder.name})" if labels.count(label) > 1 else label, folder, results)
-            for label, folder, results in runs]
+            for label, folder, results in runs], unfinished
 
 
 def _check_comparable(runs):
@@ -107,10 +111,9 @@ def compare_runs(outs, out, figure=None, data=None, num_patches=4):
 
     out = Path(out)
     check_writable(out.parent)
-    runs = read_runs(outs)
+    runs, unfinished = read_runs(outs)
     written = [out]
-    partial = [f"- `{folder}` is a partial sweep; not finished yet: {', '.join(results['unfinished'])}\n"
-               for folder, results in ((folder, _results(folder)) for folder in outs) if results.get("unfinished")]
+    partial = [f"- `{folder}` is a partial sweep; not finished yet: {', '.join(names)}\n" for folder, names in unfinished.items()]
     write_text(out, f"# Comparison of {len(runs)} runs\n\n{compare_table(runs)}" + "".join(partial))
     trimaps = {label: results["summary"]["trimap_miou"] for label, _, results in runs if "trimap_miou" in results["summary"]}
     if trimaps:

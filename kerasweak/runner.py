@@ -722,7 +722,7 @@ def _sweep_plot(plot, path, recipe, settings, heading, paper, finetune_logs):
 
     values = [value_text(s["value"]) for s in settings]
     n_seeds = "/".join(sorted({str(s["seeds"]) for s in settings}))
-    title = f"{recipe['name']} ({n_seeds} seeds per setting)"
+    title = f"{recipe['name']} ({n_seeds} seed{'' if n_seeds == '1' else 's'} per setting)"
     if plot == "miou":
         sweep_figure(path, values, {"kerasweak": [s["summary"]["miou"] for s in settings]}, heading, "test mean IoU (%)",
                      paper=paper, title=title)

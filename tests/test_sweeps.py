@@ -179,7 +179,9 @@ def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tm
     assert keras.saving.load_model(out / "kl-smooth" / "seed_0" / "model.keras").get_layer("smoothness").sigma == 20
     table = (out / "results.md").read_text().splitlines()
     assert table[2].startswith("| Setting | Mean IoU |") and table[4].startswith("| baseline |") and table[5].startswith("| kl-smooth |")
-    assert [label for label, _, _ in read_runs([out])] == ["SPSS ablation (kerasweak), Setting = baseline",
+    runs, unfinished = read_runs([out])
+    assert unfinished == {}
+    assert [label for label, _, _ in runs] == ["SPSS ablation (kerasweak), Setting = baseline",
                                                            "SPSS ablation (kerasweak), Setting = kl-smooth"]
 
 
