@@ -182,7 +182,7 @@ def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tm
     runs, unfinished = read_runs([out])
     assert unfinished == {}
     assert [label for label, _, _ in runs] == ["SPSS ablation (kerasweak), Setting = baseline",
-                                                           "SPSS ablation (kerasweak), Setting = kl-smooth"]
+                                               "SPSS ablation (kerasweak), Setting = kl-smooth"]
 
 
 @pytest.mark.parametrize("values, message", [
