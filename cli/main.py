@@ -35,7 +35,7 @@ def cli():
 @cli.command("recipes")
 def recipes_command():
     """List the recipes."""
-    from kerasweak.runner import list_recipes
+    from kerasweak.recipe import list_recipes
 
     for name, description in list_recipes():
         click.echo(f"{name:24s} {description}")
@@ -77,7 +77,7 @@ def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, keypo
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True, help="Image channels.")
 def train_proportions_command(csv_file, out, recipe, epochs, channels):
     """Train SPSS from CSV_FILE (image,<class 1>,...,<class C>) with no masks at all."""
-    from kerasweak.runner import train_from_proportions_csv
+    from kerasweak.proportions_run import train_from_proportions_csv
 
     results = train_from_proportions_csv(csv_file, out, recipe=recipe, epochs=epochs, channels=int(channels), echo=click.echo)
     click.echo(f"best validation proportion loss {results['best_val_loss']:.4f}; wrote {out}/model and results.json")

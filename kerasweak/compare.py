@@ -12,8 +12,10 @@ import numpy as np
 
 from .errors import KerasweakError
 from .io import check_writable, write_text
-from .runner import (detail_tables, load_test_patches, markdown_table, score_columns, setting_name, shown_classes,
-                     sweep_key, table_notes, value_text)
+from .data.registry import read_test_patches
+from .recipe import normalise_recipe
+from .reporting import (detail_tables, markdown_table, run_label, score_columns, setting_name, shown_classes, sweep_key,
+                        table_notes, value_text)
 
 
 def _results(folder):
@@ -35,12 +37,12 @@ def read_runs(outs):
     for out in map(Path, outs):
         results = _results(out)
         recipe = results["config"]["recipe"]
-        label = recipe.get("label", recipe["name"])
+        label = run_label(recipe)
         if results.get("unfinished"):
             unfinished[out] = results["unfinished"]
         if "settings" in results:
             key = sweep_key(recipe["sweep"])
-            heading = recipe["sweep"].get("heading", key)
+            heading = recipe["sweep"].get("heading") or key
             for setting in results["settings"]:
                 folder = out / setting_name(key, setting["value"])
                 runs.append((f"{label}, {heading} = {value_text(setting['value'])}", folder, _results(folder)))
@@ -91,7 +93,7 @@ def predictions_figure(runs, path, data=None, num_patches=4):
     for _, folder, results in runs[1:]:
         if same(results["config"]) != same(config):
             raise KerasweakError(f"was tested on other patches (dataset, split or --max-samples) than {runs[0][1]}", folder)
-    test = load_test_patches(config["recipe"], data, config.get("max_samples"))
+    test = read_test_patches(normalise_recipe(config["recipe"], stored=True), data, config.get("max_samples"))
     pick = np.linspace(0, len(test) - 1, num=min(num_patches, len(test))).astype(int)
     predictions = {label: labels_from_probabilities(predict_probabilities(load_export(folder / "model")[0], test.images[pick]))
                    for label, folder, _ in runs}

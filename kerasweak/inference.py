@@ -1,16 +1,35 @@
-"""Use an exported kerasweak model: load it, segment whole images, evaluate it."""
+"""Exported kerasweak models: write one (SavedModel plus kerasweak.json), load it, segment whole images, evaluate it."""
 
 import json
 from pathlib import Path
 
 import numpy as np
 
-from .data import read_image
+from .data import get_dataset, read_image, read_patches, read_test_patches
 from .errors import KerasweakError
 from .evaluation import evaluate_patches, predict_tiled
 from .io import atomic_path, check_writable
+from .models import segmenter_of
+from .recipe import normalise_recipe
 
 METADATA_KEYS = ("method", "recipe", "dataset", "class_names", "palette", "num_outputs", "channels")
+
+
+def export_metadata(recipe, patches, model, class_bias=None):
+    """What `predict` and `evaluate` need to use an exported model on its own; `class_bias` if [evaluation] calibrate fitted one."""
+    calibration = {} if class_bias is None else {"class_bias": list(class_bias)}
+    return {**calibration, "method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
+            "class_names": patches.class_names, "palette": np.asarray(patches.palette).tolist(),
+            "num_outputs": int(segmenter_of(model).output_shape[-1]),
+            "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
+            "split": recipe["data"], "input": "raw pixel values 0-255, float32, (batch, H, W, channels), H and W multiples of 16"}
+
+
+def export_segmenter(model, path, metadata):
+    """Export the segmenter as a SavedModel with kerasweak.json beside it, atomically."""
+    with atomic_path(path) as tmp:
+        segmenter_of(model).export(str(tmp), format="tf_saved_model", verbose=False)
+        (Path(tmp) / "kerasweak.json").write_text(json.dumps(metadata, indent=2))
 
 
 def load_export(path):
@@ -75,14 +94,12 @@ def evaluate_export(model_path, data=None, split="test"):
     section (kept in kerasweak.json) asks for them, as the run reported them, and
     "calibrated" scores when the export carries a class bias.
     """
-    from .runner import READERS, evaluation_settings, load_patches, load_test_patches
-
     predict_fn, metadata = load_export(model_path)
-    if metadata["dataset"] not in READERS:
-        raise KerasweakError(f"model was trained on {metadata['dataset']} data, which has no masks to score it against; "
-                             f"evaluate takes models of recipes on {', '.join(READERS)}", model_path)
-    recipe = metadata["recipe"]
-    evaluation = evaluation_settings(recipe)
-    patches = (load_test_patches if split == "test" else load_patches)(recipe, data)
+    if not get_dataset(metadata["dataset"], model_path).has_masks:
+        raise KerasweakError(f"model was trained on {metadata['dataset']} data, which has no masks to score it against",
+                             model_path)
+    recipe = normalise_recipe(metadata["recipe"], model_path, stored=True)
+    evaluation = recipe["evaluation"]
+    patches = (read_test_patches if split == "test" else read_patches)(recipe, data)
     return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
                             class_bias=metadata.get("class_bias"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_cli import kerasweak
+from helpers import kerasweak
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 DUBAI_HOW_TO = ("no aerial-dubai data here; download the Kaggle dataset humansintheloop/semantic-segmentation-of-aerial-imagery "
@@ -54,8 +54,7 @@ class Case:
     def keypoints(self, name, text, recipe=None):
         """A tiny SPSS+ run on the fake EPFL stack (four 64×64 slices, training.tif[0] …) with keypoint file `name`."""
         if recipe is None:
-            recipe = self.tmp / "tiny-em-spss-plus.toml"
-            recipe.write_text(TINY_EM_SPSS_PLUS)
+            recipe = self.fixture("tiny_recipe")(extends="em-spss-plus", train={"epochs": 1})
         path = self.tmp / name
         path.write_text(text)
         return ["recipe", recipe, "--data", self.fixture("fake_epfl").parent, "--out", self.out, "--keypoints", path], path
@@ -71,10 +70,6 @@ class Case:
     def predict(self, model, out=None):
         image = self.fixture("fake_dubai") / "Tile 1" / "images" / "image_part_001.jpg"
         return ["predict", model, image, "--out", out or self.out / "mask.png", "--tile", 32, "--overlap", 8]
-
-
-TINY_EM_SPSS_PLUS = ('extends = "em-spss-plus"\nname = "tiny-em-spss-plus"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                     '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n')
 
 
 def _keypoints(name, text):
@@ -190,7 +185,7 @@ def _mask_free_model_to_evaluate(case):
 
 
 def _size_model_on_other_data(case):
-    from kerasweak.runner import load_recipe
+    from kerasweak.recipe import load_recipe
 
     model = case.export(method="sizes", recipe=load_recipe("hippocampus-size"), dataset="hippocampus")
     data = case.fixture("fake_dubai")
@@ -244,10 +239,11 @@ CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory):
-    """A tiny six-class U-Net exported by kerasweak.runner.export_segmenter, with Aerial Dubai metadata."""
+    """A tiny six-class U-Net exported by kerasweak.inference.export_segmenter, with Aerial Dubai metadata."""
     from kerasweak.data import DUBAI_CLASSES, DUBAI_PALETTE
     from kerasweak.models import build_unet
-    from kerasweak.runner import export_segmenter, load_recipe
+    from kerasweak.inference import export_segmenter
+    from kerasweak.recipe import load_recipe
 
     recipe = load_recipe("dubai-spss")
     path = tmp_path_factory.mktemp("export") / "model"

@@ -1,4 +1,4 @@
-"""Several processes running one command share its seeds (kerasweak.runner.claim_seed)."""
+"""Several processes running one command share its seeds (kerasweak.run_folder.claim_seed)."""
 
 import json
 import socket
@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from kerasweak.runner import CLAIM, claim_seed, run_recipe
-from test_sweeps import TINY_SWEEP, _row_values
+from kerasweak.run_folder import CLAIM, claim_seed
+from kerasweak.runner import run_recipe
+from helpers import row_values, write_sweep
 
 
 @pytest.fixture
@@ -61,8 +62,7 @@ def test_a_seed_claimed_elsewhere_is_left_to_its_process_and_the_last_to_finish_
 
 
 def test_a_sweep_with_a_setting_training_elsewhere_writes_a_partial_table(tmp_path, fake_dubai, other_process):
-    recipe = tmp_path / "tiny-sweep.toml"
-    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10]"))
+    recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
     out = tmp_path / "out"
     _claim(out / "noise_0" / "seed_0", socket.gethostname(), other_process.pid)
     lines = []
@@ -70,7 +70,7 @@ def test_a_sweep_with_a_setting_training_elsewhere_writes_a_partial_table(tmp_pa
     assert (out / "noise_10" / "results.json").exists() and not (out / "noise_0" / "results.json").exists()
     assert "tiny-sweep: noise_0 still training in other processes; the last to finish writes the full table" in lines
     table = (out / "results.md").read_text()
-    assert _row_values(table) == ["10"]
+    assert row_values(table) == ["10"]
     assert "**Partial:** 1 of 2 settings. Not finished yet: noise_0;" in table
     summary = json.loads((out / "results.json").read_text())
     assert [s["value"] for s in summary["settings"]] == [10] and summary["unfinished"] == ["noise_0"]

@@ -1,35 +1,13 @@
 """The `kerasweak` command end to end, in subprocesses (real exit codes, real stderr)."""
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-
-ENTRY_POINT = Path(sys.executable).parent / "kerasweak"
-
-
-def kerasweak(*args, cwd=None):
-    """Run the installed `kerasweak` entry point (outside the source tree, so the install is what runs)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERASWEAK_DATA": "/nonexistent"}
-    return subprocess.run([str(ENTRY_POINT), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or tempfile.gettempdir(), env=env, timeout=600)
-
-
-def assert_clean_error(result, *fragments):
-    """Non-zero exit, one line on stderr naming the problem, no traceback."""
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from kerasweak.data import read_dubai
+from helpers import assert_clean_error, assert_scores_match_confusion, assert_summary_of_seeds, held_out_masks, kerasweak
 
 
 def test_recipes_lists_the_packaged_recipes(tmp_path):
@@ -44,7 +22,10 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["seeds"] == 2 and len(results["summary"]["miou"]["values"]) == 2
-    assert 0 <= results["summary"]["miou"]["mean"] <= 1
+    test_masks = held_out_masks(read_dubai(fake_dubai, patch_size=32))  # scored on the test split's labelled pixels
+    for seed in results["per_seed"]:
+        assert_scores_match_confusion(seed, test_masks)
+    assert_summary_of_seeds(results, ("miou", "miou_5", "accuracy"))
     assert "| SPSS (kerasweak) (2 seeds) |" in (out / "results.md").read_text()
     assert (out / "figure.png").stat().st_size > 0
     assert (out / "model" / "saved_model.pb").exists() and (out / "model" / "kerasweak.json").exists()
@@ -72,11 +53,9 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert rerun_results["seeds"] == 2 and rerun_results["exported_seed"] == 1 - results["exported_seed"]
 
 
-def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_asks_for(tmp_path, fake_dubai):
-    recipe = tmp_path / "tiny-benchmark.toml"
-    recipe.write_text('extends = "dubai-benchmark"\nname = "tiny-benchmark"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n[evaluation]\ntrimap_widths = [1, 3]\n'
-                      'calibrate = true\n')
+def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_asks_for(tmp_path, fake_dubai, tiny_recipe):
+    recipe = tiny_recipe(extends="dubai-benchmark", name="tiny-benchmark", train={"epochs": 1},
+                         evaluation={"trimap_widths": [1, 3], "calibrate": True})
     out = tmp_path / "out"
     assert kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path).returncode == 0
     seed = json.loads((out / "results.json").read_text())["per_seed"][0]
@@ -98,10 +77,8 @@ def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_a
     assert "calibrated to the validation proportions |" in (out / "results.md").read_text()
 
 
-def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl):
-    recipe = tmp_path / "tiny-em.toml"
-    recipe.write_text('extends = "em-spss-plus"\nname = "tiny-em"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                      '[train]\nepochs = 2\nbatch_size = 4\nmixed_precision = false\n[keypoints]\nfraction_of_images = 1.0\n')
+def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl, tiny_recipe):
+    recipe = tiny_recipe(extends="em-spss-plus", name="tiny-em", keypoints={"fraction_of_images": 1.0})
     out = tmp_path / "out"
     result = kerasweak("recipe", recipe, "--data", fake_epfl.parent, "--out", out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -161,7 +138,7 @@ def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, fake_dubai, 
     assert not (out / "results.json").exists() and not (out / "model").exists()
 
 
-def test_train_from_a_proportions_csv_without_masks_then_predict(tmp_path):
+def test_train_from_a_proportions_csv_without_masks_then_predict(tmp_path, tiny_recipe):
     rows = []
     for i in range(6):
         image = np.zeros((40, 40, 3), np.uint8)
@@ -170,9 +147,7 @@ def test_train_from_a_proportions_csv_without_masks_then_predict(tmp_path):
         bright = 6 * i / 40
         rows.append(f"img{i}.png,{bright:.3f},{1 - bright:.3f}")
     (tmp_path / "props.csv").write_text("image,bright,dark\n" + "\n".join(rows) + "\n")
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text('extends = "dubai-spss"\nname = "tiny-csv"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                      '[train]\nepochs = 2\nbatch_size = 2\nmixed_precision = false\n')
+    recipe = tiny_recipe(name="tiny-csv", train={"batch_size": 2})
     out = tmp_path / "out"
     result = kerasweak("train-proportions", tmp_path / "props.csv", "--out", out, "--recipe", recipe, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,7 @@ import shutil
 
 from PIL import Image
 
-from test_cli import assert_clean_error, kerasweak
+from helpers import assert_clean_error, kerasweak
 
 
 def _pm(stat):

@@ -11,8 +11,9 @@ from kerasweak.errors import KerasweakError
 from kerasweak.evaluation import evaluate_patches, predict_probabilities
 from kerasweak.inference import load_export
 from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
-from kerasweak.runner import evaluation_settings, load_recipe, load_test_patches
-from test_cli import assert_clean_error, kerasweak
+from kerasweak.data import read_test_patches
+from kerasweak.recipe import load_recipe, normalise_recipe
+from helpers import assert_clean_error, kerasweak
 
 CLASSES = ["a", "b", "c"]
 
@@ -68,10 +69,10 @@ def test_the_calibrated_cut_is_scored_from_the_same_class_maps_in_one_pass():
 def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
     out = edge_runs["dubai-semeda"]
     results = json.loads((out / "results.json").read_text())
-    recipe = results["config"]["recipe"]
-    widths = evaluation_settings(recipe)["trimap_widths"]
+    recipe = normalise_recipe(results["config"]["recipe"])
+    widths = recipe["evaluation"]["trimap_widths"]
     seed = json.loads((out / f"seed_{results['exported_seed']}" / "metrics.json").read_text())
-    test = load_test_patches(recipe, edge_runs["data"])
+    test = read_test_patches(recipe, edge_runs["data"])
     predicted = labels_from_probabilities(predict_probabilities(load_export(out / "model")[0], test.images))
     e_scores, trimap = _reference(test.masks, predicted, widths, test.class_names)
     assert seed["e_measure_per_class"] == pytest.approx(e_scores["e_measure_per_class"], abs=1e-6, nan_ok=True)
@@ -87,14 +88,15 @@ def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
 
 
 @pytest.mark.parametrize("section, message", [
-    ("trimap_width = [1]", "[evaluation] has unknown keys trimap_width; known: e_measure, trimap_widths, calibrate"),
-    ("trimap_widths = [0, 2]", "[evaluation] trimap_widths must be a list of integers >= 1, got [0, 2]"),
-    ('e_measure = "yes"', "[evaluation] e_measure must be true or false"),
+    ("trimap_width = [1]", "[evaluation] trimap_width: unknown key (did you mean `trimap_widths`?); "
+                           "known: e_measure, trimap_widths, calibrate"),
+    ("trimap_widths = [0, 2]", "[evaluation] trimap_widths item 0: must be >= 1, got 0"),
+    ('e_measure = "yes"', "[evaluation] e_measure must be true or false, got 'yes'"),
     ("calibrate = 1", "[evaluation] calibrate must be true or false, got 1"),
 ])
 def test_bad_evaluation_settings_are_one_line_errors_before_any_data_is_read(tmp_path, section, message):
     recipe = tmp_path / "bad.toml"
     recipe.write_text(f'extends = "dubai-ppce"\nname = "bad"\n[evaluation]\n{section}\n')
-    assert_clean_error(kerasweak("recipe", recipe, "--out", tmp_path / "out"), "bad: ", message)
+    assert_clean_error(kerasweak("recipe", recipe, "--out", tmp_path / "out"), f"error: {recipe}: {message}")
     with pytest.raises(KerasweakError):
-        evaluation_settings(load_recipe(recipe))
+        load_recipe(recipe)

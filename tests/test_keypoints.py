@@ -243,20 +243,18 @@ def test_spss_plus_trains_on_the_users_keypoints_instead_of_sampled_ones(tmp_pat
 
     patches = _whole_images()
     patches.keypoints = read_patch_keypoints(_write(tmp_path, "p.csv", "image,class,x,y\na,road,40,5\n"), patches, 3)[0]
-    recipe = {"name": "r", "keypoints": {"k": 5}}
+    recipe = _spss_plus_recipe({"k": 5})
     targets = METHODS["spss_plus"].targets(patches.subset([1, 6]), recipe)
     expected = pack_keypoints(*keypoint_arrays(patches.subset([1, 6]).keypoints, (32, 32), 3))
     np.testing.assert_array_equal(targets["class_maps"], expected)
     assert targets["class_maps"][1].sum() == 0 and targets["class_maps"][0, 5, 8].tolist() == [0, 0, 1, 0, 0, 1]
 
 
-def test_recipe_trains_spss_plus_from_a_keypoints_file_of_whole_image_points(tmp_path, fake_epfl):
+def test_recipe_trains_spss_plus_from_a_keypoints_file_of_whole_image_points(tmp_path, fake_epfl, tiny_recipe):
     """em-spss-plus on the fake EPFL stack (four 64×64 slices, patches of 32) from clicked points, not the masks."""
-    from test_cli import assert_clean_error, kerasweak
+    from helpers import assert_clean_error, kerasweak
 
-    recipe = tmp_path / "tiny-em.toml"
-    recipe.write_text('extends = "em-spss-plus"\nname = "tiny-em"\n[data]\npatch_size = 32\n[model]\nbase_filters = 2\n'
-                      '[train]\nepochs = 1\nbatch_size = 4\nmixed_precision = false\n')
+    recipe = tiny_recipe(extends="em-spss-plus", name="tiny-em", train={"epochs": 1})
     points = _write(tmp_path, "points.csv", "image,class,x,y\ntraining.tif[0],Mitochondria,15,10\n"
                     "training.tif[0],Background,50,50\ntraining.tif[1],Mitochondria,20,15\n"
                     "training.tif[3],Mitochondria,20,25\n")  # slice 3: left out by --max-samples 12
@@ -281,20 +279,24 @@ def test_per_class_counts_weigh_the_negatives_of_a_sigmoid_channel():
     np.testing.assert_array_equal(*sample_keypoints(masks, 1, k={1: 2}, seed=0))  # a class left out gets no points
 
 
+def _spss_plus_recipe(keypoints):
+    from kerasweak.recipe import normalise_recipe
+
+    return normalise_recipe({"name": "r", "dataset": "epfl-em", "method": "spss_plus", "keypoints": keypoints})
+
+
 @pytest.mark.parametrize("k", [0, "3", True, {"Background": -1}, {"Background": 0}])
 def test_bad_keypoint_counts_are_one_line_errors(k):
-    from kerasweak.methods import keypoint_settings
-
-    with pytest.raises(KerasweakError, match=r"^r: \[keypoints\] k must be an integer >= 1 or a table"):
-        keypoint_settings({"name": "r", "keypoints": {"k": k}})
+    with pytest.raises(KerasweakError, match=r"^r: \[keypoints\] k must be an integer"):
+        _spss_plus_recipe({"k": k})
 
 
 def test_keypoint_counts_by_unknown_class_name_are_an_error():
     from kerasweak.data import synthetic_patches
-    from kerasweak.methods import _keypoint_targets
+    from kerasweak.methods.spss_plus import keypoint_targets
 
-    recipe = {"name": "r", "keypoints": {"k": {"class1": 2, "Mito": 2}}}
+    recipe = _spss_plus_recipe({"k": {"class1": 2, "Mito": 2}})
     with pytest.raises(KerasweakError, match=r"^r: \[keypoints\] k: unknown Mito; known: class0, class1, class2$"):
-        _keypoint_targets(synthetic_patches(n=2, size=16), recipe)
-    targets = _keypoint_targets(synthetic_patches(n=2, size=16), {"name": "r", "keypoints": {"k": {"class1": 2}}})
+        keypoint_targets(synthetic_patches(n=2, size=16), recipe)
+    targets = keypoint_targets(synthetic_patches(n=2, size=16), _spss_plus_recipe({"k": {"class1": 2}}))
     assert set(targets) == {"proportions", "class_maps"}

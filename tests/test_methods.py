@@ -8,10 +8,8 @@ import pytest
 
 from kerasweak import losses
 from kerasweak.errors import KerasweakError
-from kerasweak.methods import semeda_settings, sobel_settings
-from kerasweak.runner import _fingerprint, load_recipe
-from conftest import TINY_SETTINGS
-from test_cli import kerasweak
+from kerasweak.recipe import fingerprint, load_recipe, normalise_recipe
+from helpers import kerasweak
 
 
 def _loss(out, seed=0):
@@ -39,33 +37,38 @@ def test_sobel_and_ppce_train_with_their_losses(edge_runs):
 
 def test_dubai_ppce_is_dubai_benchmark_under_another_name():
     ppce, benchmark = load_recipe("dubai-ppce"), load_recipe("dubai-benchmark")
-    assert _fingerprint({"recipe": ppce}) == _fingerprint({"recipe": benchmark})
+    assert fingerprint(ppce) == fingerprint(benchmark)
     assert ppce["evaluation"] == benchmark["evaluation"] and ppce["label"] == "PPCE (kerasweak)"
 
 
+def _minimal(method, **sections):
+    return {"name": "my-recipe", "dataset": "aerial-dubai", "method": method, **sections}
+
+
 def test_settings_defaults_are_the_papers_best():
-    assert semeda_settings({"name": "r"})["lambdas"] == [4.0, 2.0, 0.0]
-    assert sobel_settings({"name": "r"})["weight"] == 4.0
-    assert semeda_settings(load_recipe("em-semeda"))["lambdas"] == [4, 2, 0]
+    assert normalise_recipe(_minimal("semeda"))["semeda"]["lambdas"] == [4.0, 2.0, 0.0]
+    assert normalise_recipe(_minimal("sobel"))["sobel"]["weight"] == 4.0
+    assert load_recipe("em-semeda")["semeda"]["lambdas"] == [4, 2, 0]
 
 
-@pytest.mark.parametrize("settings, section, message", [
-    (semeda_settings, {"semeda": {"lamdas": [1, 1, 0]}}, r"^my-recipe: \[semeda\] has unknown keys lamdas; known: lambdas, "),
-    (semeda_settings, {"semeda": {"lambdas": [1, 1]}}, r"^my-recipe: \[semeda\] lambdas must be 3 numbers >= 0"),
-    (semeda_settings, {"semeda": {"lambdas": [1, -1, 0]}}, r"^my-recipe: \[semeda\] lambdas must be 3 numbers >= 0"),
-    (semeda_settings, {"semeda": {"edge_epochs": 0}}, r"^my-recipe: \[semeda\] edge_epochs must be an integer >= 1"),
-    (sobel_settings, {"sobel": {"lambda": 4}}, r"^my-recipe: \[sobel\] has unknown keys lambda; known: weight"),
-    (sobel_settings, {"sobel": {"weight": "4"}}, r"^my-recipe: \[sobel\] weight must be a number >= 0"),
+@pytest.mark.parametrize("method, section, message", [
+    ("semeda", {"semeda": {"lamdas": [1, 1, 0]}},
+     r"^my-recipe: \[semeda\] lamdas: unknown key \(did you mean `lambdas`\?\); known: lambdas, "),
+    ("semeda", {"semeda": {"lambdas": [1, 1]}}, r"^my-recipe: \[semeda\] lambdas must be a list of 3 items, got \[1, 1\]"),
+    ("semeda", {"semeda": {"lambdas": [1, -1, 0]}}, r"^my-recipe: \[semeda\] lambdas item -1: must be >= 0"),
+    ("semeda", {"semeda": {"edge_epochs": 0}}, r"^my-recipe: \[semeda\] edge_epochs must be >= 1, got 0"),
+    ("sobel", {"sobel": {"lambda": 4}}, r"^my-recipe: \[sobel\] lambda: unknown key; known: weight"),
+    ("sobel", {"sobel": {"weight": "4"}}, r"^my-recipe: \[sobel\] weight must be a number, got '4'"),
+    ("pixel", {"sobel": {"weight": 4}}, r"^my-recipe: \[sobel\] is a section of method sobel, not of pixel"),
 ])
-def test_bad_section_keys_are_one_line_errors_naming_the_recipe(settings, section, message):
+def test_bad_section_keys_are_one_line_errors_naming_the_recipe(method, section, message):
     with pytest.raises(KerasweakError, match=message) as error:
-        settings({"name": "my-recipe", **section})
+        normalise_recipe(_minimal(method, **section))
     assert "\n" not in str(error.value)
 
 
-def test_em_semeda_trains_a_two_class_edge_net_for_the_single_sigmoid_output(tmp_path, fake_epfl):
-    recipe = tmp_path / "tiny-em.toml"
-    recipe.write_text('extends = "em-semeda"\nname = "tiny-em"\n' + TINY_SETTINGS + "[semeda]\nedge_epochs = 1\n")
+def test_em_semeda_trains_a_two_class_edge_net_for_the_single_sigmoid_output(tmp_path, fake_epfl, tiny_recipe):
+    recipe = tiny_recipe(extends="em-semeda", name="tiny-em", train={"epochs": 1}, semeda={"edge_epochs": 1})
     out = tmp_path / "out"
     result = kerasweak("recipe", recipe, "--data", fake_epfl.parent, "--out", out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from kerasweak.evaluation import predict_tiled
-from test_cli import kerasweak
+from helpers import kerasweak
 
 EM_SLICE = (768, 1024)  # height, width of an EPFL slice
 DUBAI_TILE = (1480, 2149)  # height, width of the largest Aerial Dubai tile (Tile 8)
@@ -29,7 +29,8 @@ def _tiny_unet(num_outputs, channels, seed=0):
 
 
 def _export(model, path, dataset, class_names, palette):
-    from kerasweak.runner import export_segmenter, load_recipe
+    from kerasweak.inference import export_segmenter
+    from kerasweak.recipe import load_recipe
 
     recipe = load_recipe("em-spss" if dataset == "epfl-em" else "dubai-spss")
     export_segmenter(model, path, {

@@ -10,8 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import TINY_RECIPE, write_fake_dubai
-from test_cli import ENTRY_POINT, kerasweak
+from helpers import ENTRY_POINT, kerasweak, write_fake_dubai, write_recipe
 
 EPOCHS = 8
 RESUME_TOLERANCE = 1e-6  # absolute, on every test figure; measured difference: 0 (bit-identical)
@@ -24,9 +23,8 @@ def reference(tmp_path_factory):
     Batch 1 and 8 epochs, so an epoch lasts long enough to be killed in.
     """
     root = tmp_path_factory.mktemp("resume")
-    recipe = root / "tiny-resume.toml"
-    recipe.write_text(TINY_RECIPE.format(method="spss").replace("epochs = 2", f"epochs = {EPOCHS}")
-                      .replace("batch_size = 4", "batch_size = 1").replace("patience = 2", f"patience = {EPOCHS}"))
+    recipe = write_recipe(root / "tiny-resume.toml", method="spss",
+                          train={"epochs": EPOCHS, "batch_size": 1, "patience": EPOCHS})
     data = write_fake_dubai(root / "data")
     metrics = run(recipe, data, root / "uninterrupted", root)
     assert (root / "uninterrupted" / "seed_0" / "log.csv").read_text().count("\n") == EPOCHS + 1

@@ -3,14 +3,16 @@ import json
 import pytest
 
 from kerasweak.errors import KerasweakError
-from kerasweak.methods import size_settings
-from kerasweak.runner import _check_same_config, _check_same_sweep, list_recipes, load_recipe
+from kerasweak.recipe import TRAIN, list_recipes, load_recipe
+from kerasweak.run_folder import check_same_config
+from kerasweak.sweeps import check_same_sweep
 
 
 def test_extends_inherits_and_overrides():
     spss, benchmark = load_recipe("dubai-spss"), load_recipe("dubai-benchmark")
     assert benchmark["method"] == "pixel" and spss["method"] == "spss"
-    assert benchmark["train"] == spss["train"] and benchmark["data"] == spss["data"]
+    assert {key: benchmark["train"][key] for key in TRAIN} == {key: spss["train"][key] for key in TRAIN}
+    assert benchmark["data"] == spss["data"] and "smoothness" in spss["train"] and "smoothness" not in benchmark["train"]
     assert benchmark["paper"]["miou"] == "52.3 ± 1.3"
 
 
@@ -19,7 +21,7 @@ def test_every_packaged_recipe_loads_with_its_papers_protocol():
         recipe = load_recipe(name)
         assert description and recipe["train"]["learning_rate"] == 1e-3
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
-            assert recipe["train"]["batch_size"] == 32 and size_settings(recipe)["num_samples"] >= 1
+            assert recipe["train"]["batch_size"] == 32 and recipe["sizes"]["num_samples"] >= 1
         else:  # semantic proportions paper; em-spss-plus waits longer on its keypoint-driven validation loss (its comment)
             assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if name == "em-spss-plus" else 10)
 
@@ -27,16 +29,16 @@ def test_every_packaged_recipe_loads_with_its_papers_protocol():
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
     recipe = load_recipe("dubai-spss")
     config = {"recipe": recipe, "max_samples": None, "patches": 1647}
-    _check_same_config(tmp_path / "config.json", config)
+    check_same_config(tmp_path / "config.json", config)
     relabelled = {**config, "recipe": {**recipe, "label": "renamed", "description": "new words"}}
-    _check_same_config(tmp_path / "config.json", relabelled)
+    check_same_config(tmp_path / "config.json", relabelled)
     retrained = {**config, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
     with pytest.raises(KerasweakError, match="different recipe or options"):
-        _check_same_config(tmp_path / "config.json", retrained)
+        check_same_config(tmp_path / "config.json", retrained)
     with_new_unset_option = {**config, "sizes_csv": None}  # an option added after the folder was written
-    _check_same_config(tmp_path / "config.json", with_new_unset_option)
+    check_same_config(tmp_path / "config.json", with_new_unset_option)
     with pytest.raises(KerasweakError, match="different recipe or options"):
-        _check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
+        check_same_config(tmp_path / "config.json", {**config, "sizes_csv": "sizes.csv"})
 
 
 def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_those_it_ran(tmp_path):
@@ -44,37 +46,37 @@ def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_those_it_ran(tm
     sweep = recipe["sweep"]
     config = {"recipe": {**recipe, "sweep": {**sweep, "values": sweep["values"][:2]}}, "max_samples": None}
     path = tmp_path / "config.json"
-    _check_same_sweep(path, config, None)
+    check_same_sweep(path, config, None)
     extended = {**config, "recipe": recipe}
-    _check_same_sweep(path, extended, None)
+    check_same_sweep(path, extended, None)
     assert [v["label"] for v in json.loads(path.read_text())["recipe"]["sweep"]["values"]] == [v["label"] for v in sweep["values"]]
     (tmp_path / sweep["values"][2]["label"]).mkdir()  # a run has used the third setting
     with pytest.raises(KerasweakError, match=f"settings this recipe no longer has \\({sweep['values'][2]['label']}\\)"):
-        _check_same_sweep(path, config, None)
+        check_same_sweep(path, config, None)
     redefined = [*sweep["values"][:-1], {**sweep["values"][-1], "train": {"loss": "kl"}}]  # the last never started
-    _check_same_sweep(path, {**extended, "recipe": {**recipe, "sweep": {**sweep, "values": redefined}}}, None)
+    check_same_sweep(path, {**extended, "recipe": {**recipe, "sweep": {**sweep, "values": redefined}}}, None)
     assert json.loads(path.read_text())["recipe"]["sweep"]["values"][-1]["train"] == {"loss": "kl"}
     retrained = {**extended, "recipe": {**recipe, "train": {**recipe["train"], "learning_rate": 1e-4}}}
     with pytest.raises(KerasweakError, match="different recipe or options"):
-        _check_same_sweep(path, retrained, None)
+        check_same_sweep(path, retrained, None)
 
 
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
     """A seed finished before [evaluation] asked for E-measure/trimap/calibration gets them from its model.keras, once."""
     from kerasweak.data import synthetic_patches
     from kerasweak.models import build_unet
-    from kerasweak.runner import _with_evaluation_figures, evaluate_test
+    from kerasweak.runner import evaluate_test, with_evaluation_figures
 
     test, val = synthetic_patches(n=4, size=32, num_classes=3), synthetic_patches(n=4, size=32, num_classes=3, seed=1)
     model = build_unet(3, base_filters=4)
     model.save(tmp_path / "model.keras")
     old = {"miou": 0.25, "seed": 0}
     evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True}
-    completed = _with_evaluation_figures(old, tmp_path, test, evaluation, val, echo=lambda _: None)
+    completed = with_evaluation_figures(old, tmp_path, test, evaluation, val, echo=lambda _: None)
     reference = evaluate_test(model, test, evaluation, val)
     assert completed["miou"] == 0.25  # what the seed had is kept
     assert completed["e_measure"] == pytest.approx(reference["e_measure"])
     assert completed["trimap_miou"] == reference["trimap_miou"]
     assert completed["calibrated"]["miou"] == pytest.approx(reference["calibrated"]["miou"])
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(completed))
-    assert _with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old
+    assert with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old

@@ -6,11 +6,14 @@ import keras
 import numpy as np
 import pytest
 
+from kerasweak.data import read_dubai
 from kerasweak.errors import KerasweakError
-from kerasweak.methods import proportion_loss, spss_settings
+from kerasweak.methods.spss import predicted_pseudo_masks, pseudo_masks
 from kerasweak.models import build_unet
-from kerasweak.runner import load_recipe, run_recipe
-from kerasweak.training import adam, predicted_pseudo_masks, pseudo_masks
+from kerasweak.recipe import load_recipe, with_overrides
+from kerasweak.runner import run_recipe
+from kerasweak.training import make_optimizer
+from helpers import assert_scores_match_confusion, held_out_masks
 
 
 def test_pseudo_masks_keep_the_argmax_only_where_it_reaches_the_confidence():
@@ -33,35 +36,43 @@ def test_predicted_pseudo_masks_are_those_of_the_whole_prediction():
 
 
 def _with_train(**options):
-    recipe = load_recipe("dubai-spss")
-    return {**recipe, "train": {**recipe["train"], **options}}
+    return with_overrides(load_recipe("dubai-spss"), {"train": options})
 
 
 @pytest.mark.parametrize("options, message", [
     ({"loss": "l1"}, r"\[train\] loss must be one of mse, kl, mse\+kl, got 'l1'"),
-    ({"smoothness": -0.1}, r"smoothness must be a number >= 0, got -0.1"),
-    ({"smoothness_sigma": 0}, r"smoothness_sigma must be a number > 0, got 0"),
-    ({"self_train_rounds": 1.5}, r"self_train_rounds must be an integer >= 0, got 1.5"),
-    ({"self_train_epochs": 0}, r"self_train_epochs must be an integer >= 1, got 0"),
-    ({"self_train_confidence": 1.5}, r"self_train_confidence must be between 0 and 1, got 1.5"),
-    ({"lr_schedule": "step"}, r"lr_schedule must be one of constant, cosine, got 'step'"),
+    ({"smoothness": -0.1}, r"\[train\] smoothness must be >= 0, got -0.1"),
+    ({"smoothness_sigma": 0}, r"\[train\] smoothness_sigma must be > 0, got 0"),
+    ({"self_train_rounds": 1.5}, r"\[train\] self_train_rounds must be an integer, got 1.5"),
+    ({"self_train_epochs": 0}, r"\[train\] self_train_epochs must be >= 1, got 0"),
+    ({"self_train_confidence": 1.5}, r"\[train\] self_train_confidence must be between 0 and 1, got 1.5"),
+    ({"lr_schedule": "step"}, r"\[train\] lr_schedule must be one of constant, cosine, got 'step'"),
 ])
 def test_bad_spss_options_are_one_line_errors(options, message):
-    recipe = _with_train(**options)
     with pytest.raises(KerasweakError, match=message) as error:
-        proportion_loss(recipe), spss_settings(recipe), adam(recipe, 10, 1)
+        _with_train(**options)
     assert "\n" not in str(error.value)
 
 
 def test_the_smoothness_prior_and_self_training_need_method_spss():
-    recipe = {**_with_train(self_train_rounds=1), "method": "pixel"}
-    with pytest.raises(KerasweakError, match="smoothness and self_train_rounds need method spss, not pixel"):
-        spss_settings(recipe)
+    with pytest.raises(KerasweakError, match=r"\[train\] self_train_rounds is a setting of method spss, not of pixel"):
+        with_overrides(load_recipe("dubai-benchmark"), {"train": {"self_train_rounds": 1}})
+
+
+@pytest.mark.parametrize("name, momentum", [("adam", None), ("adamw", None), ("sgd", 0.8)])
+def test_the_optimizer_setting_is_honoured(name, momentum):
+    options = {"optimizer": name, "learning_rate": 0.01, **({"momentum": momentum} if momentum else {})}
+    optimizer = make_optimizer(_with_train(**options), 100, 3)
+    assert type(optimizer) is {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                               "sgd": keras.optimizers.SGD}[name]
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    if momentum:
+        assert optimizer.momentum == pytest.approx(momentum)
 
 
 def test_cosine_schedule_decays_to_zero_over_the_planned_steps():
-    assert float(adam(_with_train(), 100, 3).learning_rate) == pytest.approx(1e-3)
-    schedule = keras.saving.deserialize_keras_object(adam(_with_train(lr_schedule="cosine"), 100, 3, mosaic=2)
+    assert float(make_optimizer(_with_train(), 100, 3).learning_rate) == pytest.approx(1e-3)
+    schedule = keras.saving.deserialize_keras_object(make_optimizer(_with_train(lr_schedule="cosine"), 100, 3, mosaic=2)
                                                      .get_config()["learning_rate"])
     # 100 patches -> 25 mosaics of 2×2, batches of 16 // 4 = 4 mosaics: 7 batches an epoch, 21 steps
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay) and schedule.decay_steps == 21
@@ -76,7 +87,10 @@ def test_a_self_training_round_runs_after_spss_and_resumes(tmp_path, fake_dubai,
     out = tmp_path / "out"
     results = run_recipe(recipe, data=fake_dubai, out=out, verbose=0, echo=lambda *_: None)
     seed = results["per_seed"][0]
-    assert seed["epochs"] == 1 and seed["self_train_1_epochs"] >= 1 and 0 <= seed["before_self_train_miou"] <= 1
+    assert seed["epochs"] == 1 and seed["self_train_1_epochs"] >= 1
+    test_masks = held_out_masks(read_dubai(fake_dubai, patch_size=32))
+    assert_scores_match_confusion(seed, test_masks, prefix="before_self_train_")  # scored before the round
+    assert_scores_match_confusion(seed, test_masks)
     stage = out / "seed_0" / "self_train_1"
     log = (stage / "log.csv").read_text().splitlines()
     assert (stage / "done.json").exists() and "class_maps_loss" in log[0] and len(log) == 1 + seed["self_train_1_epochs"]

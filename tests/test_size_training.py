@@ -13,29 +13,16 @@ from sklearn.metrics import jaccard_score
 from kerasweak.data import PatchSet, make_dataset, read_hippocampus, read_sizes_csv, sizes_for_sources
 from kerasweak.errors import KerasweakError
 from kerasweak.evaluation import evaluate_patches
-from kerasweak.methods import size_settings, size_targets
+from kerasweak.methods.sizes import size_targets
+from kerasweak.recipe import load_recipe, with_overrides
 from kerasweak.training import csv_column, fit_stage
-from test_cli import assert_clean_error, kerasweak
+from helpers import assert_clean_error, assert_scores_match_confusion, held_out_masks, kerasweak, write_recipe
 
-TINY_SIZES = """
-extends = "{extends}"
-name = "tiny-sizes"
-[model]
-base_filters = 2
-[train]
-epochs = 2
-batch_size = 8
-[sizes]
-pixel_annotated = 4
-finetune_epochs = 2
-{extra}
-"""
-
-
-def _recipe(tmp_path, extends="hippocampus-size", extra=""):
-    path = tmp_path / "tiny-sizes.toml"
-    path.write_text(TINY_SIZES.format(extends=extends, extra=extra))
-    return path
+def _recipe(tmp_path, extends="hippocampus-size", **sections):
+    """A tiny size recipe: the base's own slices (no [data] patch size) and precision, 4 masks, 2 + 2 epochs of batch 8."""
+    return write_recipe(tmp_path / "tiny-sizes.toml", extends=extends, data=None,
+                        train={"batch_size": 8, "patience": None, "mixed_precision": None},
+                        sizes={"pixel_annotated": 4, "finetune_epochs": 2}, **sections)
 
 
 # ----------------------------------------------------------------------------- sizes files
@@ -99,10 +86,10 @@ def test_size_targets_hide_the_masks_of_size_annotated_images():
 
 
 def test_size_settings_refuse_unknown_keys_and_bad_counts():
-    with pytest.raises(KerasweakError, match="unknown keys m;"):
-        size_settings({"name": "r", "sizes": {"m": 3}})
-    with pytest.raises(KerasweakError, match="num_samples must be an integer >= 1, got 0"):
-        size_settings({"name": "r", "sizes": {"num_samples": 0}})
+    with pytest.raises(KerasweakError, match=r"\[sizes\] m: unknown key; known: pixel_annotated, "):
+        with_overrides(load_recipe("hippocampus-size"), {"sizes": {"m": 3}})
+    with pytest.raises(KerasweakError, match=r"\[sizes\] num_samples must be >= 1, got 0"):
+        with_overrides(load_recipe("hippocampus-size"), {"sizes": {"num_samples": 0}})
 
 
 def _chessboard_size(mask):
@@ -143,6 +130,9 @@ def test_the_size_recipe_pretrains_fine_tunes_reports_both_and_exports(tmp_path,
     assert "| IoU pre-trained | IoU fine-tuned | E pre-trained | E fine-tuned | Mean IoU |" in (out / "results.md").read_text()
     metrics = json.loads((out / "seed_0" / "metrics.json").read_text())
     assert metrics["pixel_annotated"] == 4 and 0 <= metrics["pretrain_image_iou"] <= 1 and metrics["size_error"] >= 0
+    test_masks = held_out_masks(read_hippocampus(fake_hippocampus / "hippocampus"), val_fraction=0.125)
+    assert_scores_match_confusion(metrics, test_masks, prefix="pretrain_")  # the pre-trained backbone's test scores
+    assert_scores_match_confusion(metrics, test_masks)
     assert (out / "seed_0" / "pretrain" / "done.json").exists()
     assert len(csv_column(out / "seed_0" / "finetune" / "log.csv", "val_size_error")) == 2
     assert json.loads((out / "model" / "kerasweak.json").read_text())["method"] == "sizes"
@@ -167,11 +157,8 @@ def test_sizes_from_a_csv_replace_the_mask_sizes_and_a_missing_one_is_a_clean_er
 
 
 def test_an_m_sweep_runs_its_seeds_per_setting_writes_tables_and_plots_and_resumes(tmp_path, fake_hippocampus):
-    recipe = _recipe(tmp_path, extends="hippocampus-size-sweep-m", extra="""
-[sweep]
-values = [2, 4]
-seeds = [2, 1]
-plots = ["size_iou", "finetune_curves", "epoch_seconds", "miou"]""")
+    recipe = _recipe(tmp_path, extends="hippocampus-size-sweep-m",
+                     sweep={"values": [2, 4], "seeds": [2, 1], "plots": ["size_iou", "finetune_curves", "epoch_seconds", "miou"]})
     out = tmp_path / "out"
     result = kerasweak("recipe", recipe, "--data", fake_hippocampus, "--out", out)
     assert result.returncode == 0, result.stderr

@@ -1,28 +1,27 @@
 """Recipe runner: results tables, degraded proportions and sensitivity-study sweeps (tiny runs on fake data)."""
 
-import itertools
 import json
 
 import numpy as np
 import pytest
 
+from kerasweak.data import noisy_proportions, read_dubai, split_indices
 from kerasweak.errors import KerasweakError
-from kerasweak.runner import aggregate, degrade_proportions, load_recipe, results_table, run_recipe
-from conftest import TINY_SETTINGS
-from test_cli import kerasweak
-
-TINY_SWEEP = 'extends = "dubai-spss-{kind}"\nname = "tiny-sweep"\n' + TINY_SETTINGS + "[sweep]\nvalues = {values}\n"
+from kerasweak.data import degrade_proportions
+from kerasweak.recipe import load_recipe, normalise_recipe, with_overrides
+from kerasweak.reporting import aggregate, results_table
+from kerasweak.runner import run_recipe
+from helpers import kerasweak, row_values, write_recipe, write_sweep
 
 
 def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resumes(tmp_path, fake_dubai):
-    recipe = tmp_path / "tiny-sweep.toml"
-    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10]"))
+    recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
     out = tmp_path / "out"
     result = kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for setting in ("noise_0", "noise_10"):
         assert (out / setting / "results.md").exists() and (out / setting / "model" / "kerasweak.json").exists()
-    assert json.loads((out / "noise_10" / "config.json").read_text())["recipe"]["degrade"] == {"mode": "softmax", "seed": 0, "noise": 10}
+    assert json.loads((out / "noise_10" / "config.json").read_text())["recipe"]["degrade"] == {"clusters": None, "mode": "softmax", "seed": 0, "noise": 10}
     table = (out / "results.md").read_text().splitlines()
     assert table[2].startswith("| Noise σ (%) | Mean IoU | mIoU (5 classes) | F1 Building |")
     assert table[2].endswith("| Mean accuracy | Paper mIoU | Label change (L1) | Seeds | Seconds/seed |")
@@ -30,6 +29,11 @@ def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resu
     assert (out / "sweep.png").stat().st_size > 0
     summary = json.loads((out / "results.json").read_text())
     assert [s["value"] for s in summary["settings"]] == [0, 10] and summary["settings"][0]["proportion_change"] > 0
+    proportions = read_dubai(fake_dubai, patch_size=32).proportions
+    fit = proportions[np.concatenate(split_indices(len(proportions))[:2])]  # training and validation patches, in order
+    for setting in summary["settings"]:  # mean L1 change of their labels: eq. 5 with softmax, degrade seed 0
+        expected = np.abs(noisy_proportions(fit, setting["value"] / 100, 0, "softmax") - fit).sum(axis=1).mean()
+        assert setting["proportion_change"] == pytest.approx(float(expected), rel=1e-6)
 
     rerun = kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
@@ -38,8 +42,7 @@ def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resu
 
 def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp_path, fake_dubai):
     """A setting missing a seed's metrics.json, or its results.json, is run again; its trained seed is not retrained."""
-    recipe = tmp_path / "tiny-sweep.toml"
-    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10]"))
+    recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
     out = tmp_path / "out"
 
     def rerun():
@@ -66,12 +69,11 @@ def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp
 
 def test_a_sweep_writes_the_table_so_far_before_training_a_setting_and_the_full_table_after(tmp_path, fake_dubai):
     """A long sweep's finished settings are tabulated (marked partial) before the next setting starts training."""
-    recipe = tmp_path / "tiny-sweep.toml"
-    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0]"))
+    recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0])
     out = tmp_path / "out"
     run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lambda line: None)
     assert "Partial" not in (out / "results.md").read_text()
-    recipe.write_text(TINY_SWEEP.format(kind="noise", values="[0, 10, 20]"))
+    write_sweep(recipe, "noise", [0, 10, 20])
     seen = {}
 
     def echo(line):
@@ -80,19 +82,11 @@ def test_a_sweep_writes_the_table_so_far_before_training_a_setting_and_the_full_
 
     run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=echo)
     assert "**Partial:** 1 of 3 settings. Not finished yet: noise_10, noise_20;" in seen["noise_10"]
-    assert _row_values(seen["noise_10"]) == ["0"]
+    assert row_values(seen["noise_10"]) == ["0"]
     assert "**Partial:** 2 of 3 settings. Not finished yet: noise_20;" in seen["noise_20"]
     final = (out / "results.md").read_text()
-    assert "Partial" not in final and _row_values(final) == ["0", "10", "20"]
+    assert "Partial" not in final and row_values(final) == ["0", "10", "20"]
     assert "unfinished" not in json.loads((out / "results.json").read_text())
-
-
-def _row_values(table):
-    """The first cell of each row of a results.md's first table: the swept values it holds."""
-    lines = table.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    rows = itertools.takewhile(lambda line: line.startswith("|"), lines[start + 2:])
-    return [row.split(" | ")[0][2:] for row in rows]
 
 
 def _seed_metrics(class_names, extra=()):
@@ -110,35 +104,36 @@ def test_results_table_columns_follow_the_papers_table(recipe, class_names, extr
     recipe = load_recipe(recipe)
     table = results_table(recipe, aggregate(_seed_metrics(class_names, extra), class_names), class_names, 1).splitlines()
     assert table[0] == f"| Model | {columns} | Seconds/seed |"
-    if "paper" in recipe:
+    if recipe["paper"]:
         assert table[3].startswith(f"| {recipe['paper']['label']} | {recipe['paper']['miou']} |")
     assert recipe["notes"] in table
 
 
 def test_degrade_section_changes_only_what_it_names():
     proportions = np.random.default_rng(0).dirichlet(np.ones(4), size=20).astype(np.float32)
-    recipe = {"name": "r"}
-    np.testing.assert_array_equal(degrade_proportions(recipe, proportions), proportions)
-    clipped = degrade_proportions({**recipe, "degrade": {"noise": 0, "mode": "clip"}}, proportions)
+    recipe = load_recipe("dubai-spss")
+    np.testing.assert_array_equal(degrade_proportions(recipe["degrade"], proportions), proportions)
+    clipped = degrade_proportions(with_overrides(recipe, {"degrade": {"noise": 0, "mode": "clip"}})["degrade"], proportions)
     np.testing.assert_allclose(clipped, proportions, rtol=1e-6)
-    clustered = degrade_proportions({**recipe, "degrade": {"clusters": 3}}, proportions)
+    clustered = degrade_proportions(with_overrides(recipe, {"degrade": {"clusters": 3}})["degrade"], proportions)
     assert len(np.unique(clustered, axis=0)) == 3
 
 
 @pytest.mark.parametrize("degrade, message", [
-    ({"clusters": 50}, "clusters must be an integer from 1 to the 20"),
-    ({"noise": -5}, "noise must be a percentage >= 0"),
-    ({"noise": 5, "mode": "round"}, "mode must be one of softmax, clip"),
-    ({"sigma": 5}, "unknown keys sigma"),
+    ({"clusters": 50}, r"\[degrade\] clusters must be an integer from 1 to the 20"),
+    ({"noise": -5}, r"\[degrade\] noise must be >= 0, got -5"),
+    ({"noise": 5, "mode": "round"}, r"\[degrade\] mode must be one of softmax, clip, got 'round'"),
+    ({"sigma": 5}, r"\[degrade\] sigma: unknown key; known: clusters, noise, mode, seed"),
 ])
 def test_bad_degrade_settings_are_one_line_errors(degrade, message):
     with pytest.raises(KerasweakError, match=message):
-        degrade_proportions({"name": "r", "degrade": degrade}, np.full((20, 2), 0.5, np.float32))
+        settings = with_overrides(load_recipe("dubai-spss"), {"degrade": degrade})["degrade"]
+        degrade_proportions(settings, np.full((20, 2), 0.5, np.float32))
 
 
 def test_a_sweep_over_an_unknown_parameter_is_refused(tmp_path):
     recipe = {**load_recipe("dubai-spss-noise"), "sweep": {"parameter": "sigma", "values": [1]}}
-    with pytest.raises(KerasweakError, match="parameter must be 'section.key' with section one of degrade, .*, got 'sigma'"):
+    with pytest.raises(KerasweakError, match="parameter must be 'section.key' with section one of data, .*degrade.*, got 'sigma'"):
         run_recipe(recipe, out=tmp_path)
 
 
@@ -157,17 +152,11 @@ def test_a_two_setting_lambda_sweep_trains_each_setting_with_its_lambdas_and_tab
     assert [s["value"] for s in settings] == [[0, 0, 0], [4, 2, 0]] and (out / "sweep.png").stat().st_size > 0
 
 
-TINY_ABLATION = 'extends = "dubai-spss-ablation"\nname = "tiny-ablation"\n' + TINY_SETTINGS + """
-[sweep]
-values = [{ label = "baseline" }, { label = "kl-smooth", train = { loss = "kl", smoothness = 0.1, smoothness_sigma = 20 } }]
-"""
-
-
 def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tmp_path, fake_dubai):
     from kerasweak.compare import read_runs
 
-    recipe = tmp_path / "tiny-ablation.toml"
-    recipe.write_text(TINY_ABLATION)
+    recipe = write_recipe(tmp_path / "tiny-ablation.toml", extends="dubai-spss-ablation", train={"epochs": 1}, sweep={"values": [
+        {"label": "baseline"}, {"label": "kl-smooth", "train": {"loss": "kl", "smoothness": 0.1, "smoothness_sigma": 20}}]})
     out = tmp_path / "out"
     results = run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lambda *_: None)
     assert [s["value"]["label"] for s in results["settings"]] == ["baseline", "kl-smooth"] and results["sweep"] is None
@@ -188,8 +177,8 @@ def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tm
 @pytest.mark.parametrize("values, message", [
     ([{"train": {"loss": "kl"}}], "without a parameter, each value must be a table with a label"),
     ([{"label": "a b"}], "must be a table with a label of letters"),
-    ([{"label": "a", "optimiser": {"name": "sgd"}}], "value a: optimiser must be tables of a section among degrade, "),
-    ([{"label": "a", "train": 3}], "value a: train must be tables"),
+    ([{"label": "a", "optimiser": {"name": "sgd"}}], "dubai-spss-ablation/a: optimiser: unknown section; known: name, "),
+    ([{"label": "a", "train": 3}], r"dubai-spss-ablation/a: \[train\] must be a table, got 3"),
     ([{"label": "a"}, {"label": "a"}], "labels must differ, got a, a"),
 ])
 def test_bad_override_tables_are_one_line_errors(tmp_path, values, message):
@@ -198,11 +187,13 @@ def test_bad_override_tables_are_one_line_errors(tmp_path, values, message):
         run_recipe(recipe, out=tmp_path)
 
 
-@pytest.mark.parametrize("parameter", ["train.loss", "train.smoothness", "train.smoothness_sigma", "train.self_train_rounds",
-                                       "train.self_train_confidence", "train.self_train_epochs", "train.lr_schedule",
-                                       "train.augment", "train.mosaic", "model.base_filters"])
-def test_every_spss_option_can_be_a_sweep_parameter(parameter):
-    from kerasweak.runner import _sweep_settings
+@pytest.mark.parametrize("parameter, value", [
+    ("train.loss", "kl"), ("train.smoothness", 0.1), ("train.smoothness_sigma", 10), ("train.self_train_rounds", 1),
+    ("train.self_train_confidence", 0.8), ("train.self_train_epochs", 2), ("train.lr_schedule", "cosine"),
+    ("train.augment", ["colour"]), ("train.mosaic", 2), ("model.base_filters", 8)])
+def test_every_spss_option_can_be_a_sweep_parameter(parameter, value):
+    from kerasweak.sweeps import sweep_settings
 
-    recipe = {**load_recipe("dubai-spss"), "sweep": {"parameter": parameter, "values": [1]}}
-    assert _sweep_settings(recipe)[1:] == tuple(parameter.split("."))
+    recipe = {**load_recipe("dubai-spss"), "sweep": {"parameter": parameter, "values": [value]}}
+    sweep, section, key, subs = sweep_settings(normalise_recipe(recipe))
+    assert (section, key) == tuple(parameter.split(".")) and subs[0][section][key] == value

@@ -25,7 +25,7 @@ from kerasweak.distribute import distribution_strategy  # noqa: E402
 from kerasweak.runner import run_recipe  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TINY_RECIPE, write_fake_dubai  # noqa: E402
+from helpers import write_fake_dubai, write_recipe  # noqa: E402
 
 IMAGES, SIZE, BATCH, EPOCHS, LEARNING_RATE = 8, 32, 4, 2, 1e-2
 
@@ -87,8 +87,7 @@ def main(workdir):
     figures = {"replicas": distribution_strategy("mirrored").num_replicas_in_sync}
     for kind in ("spss", "pixel", "sizes"):
         figures[kind] = compare(kind, images, targets[kind], other_seed=1 if kind == "sizes" else None)
-    recipe = workdir / "tiny-spss.toml"
-    recipe.write_text(TINY_RECIPE.format(method="spss"))
+    recipe = write_recipe(workdir / "tiny-spss.toml", method="spss")
     run_recipe(str(recipe), data=write_fake_dubai(workdir / "data").parent, out=workdir / "out", strategy="mirrored",
                verbose=0, echo=lambda line: None)
     print(json.dumps(figures))

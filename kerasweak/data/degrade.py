@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..errors import KerasweakError
+
 DEGRADE_MODES = ("softmax", "clip")
 
 
@@ -47,3 +49,20 @@ def clustered_proportions(proportions, k, seed):
         members = np.flatnonzero(clusters == cluster)
         degraded[members] = p[rng.choice(members)]
     return degraded
+
+
+def degrade_proportions(settings, proportions, where=None):
+    """(N, C) proportions degraded by a recipe's [degrade] section (paper section 3.2); unchanged without clusters or noise.
+
+    clusters = K: K-means, every image gets one cluster member's proportions;
+    noise = σ in percent: eq. 5, renormalised by mode = "softmax" (the paper) or
+    "clip". Both: clusters first. seed fixes the degradation, so every training
+    seed sees the same labels.
+    """
+    k, noise, seed = settings["clusters"], settings["noise"], settings["seed"]
+    if k is not None:
+        if k > len(proportions):
+            raise KerasweakError(f"[degrade] clusters must be an integer from 1 to the {len(proportions)} training "
+                                 f"and validation patches, got {k!r}", where)
+        proportions = clustered_proportions(proportions, k, seed)
+    return proportions if noise is None else noisy_proportions(proportions, noise / 100, seed, settings["mode"])

@@ -1,0 +1,118 @@
+"""Method "spss": the U-Net's softmax maps, globally average-pooled, trained to the given class proportions (paper eq. 1).
+
+Beyond the paper, [train] offers a mask-free edge-aware smoothness prior in
+the model and self-training rounds after the fit: the segmenter learns its own
+confident predictions with the proportion loss kept on.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .. import losses
+from ..data import IGNORE_LABEL, make_dataset
+from ..data.pipeline import EpochCounter, predict_batches
+from ..metrics import class_maps
+from ..models import build_spss, build_spss_plus, segmenter_of
+from ..schema import INT, NUMBER, Setting, at_least, one_of, positive, unit_interval
+from ..training import fit_stage, make_optimizer, train_seed
+from .base import Method
+
+PROPORTION_LOSS = Setting((str,), "mse", one_of(*losses.PROPORTION_FORMS), "proportion loss: mse (eq. 1), kl or mse+kl")
+
+
+def proportion_loss(recipe):
+    """ProportionLoss of the recipe's [train] loss."""
+    return losses.ProportionLoss(form=recipe["train"]["loss"])
+
+
+def smoothness_prior(recipe):
+    """build_spss's `smoothness` argument ({"weight", "sigma"}) from [train] smoothness, or None when it is 0."""
+    cfg = recipe["train"]
+    return {"weight": cfg["smoothness"], "sigma": cfg["smoothness_sigma"]} if cfg["smoothness"] else None
+
+
+class Spss(Method):
+    name = "spss"
+    train_settings = {
+        "loss": PROPORTION_LOSS,
+        "smoothness": Setting(NUMBER, 0.0, at_least(0), "weight of the edge-aware smoothness prior (0 = off)"),
+        "smoothness_sigma": Setting(NUMBER, 15.0, positive, "its σ in 0-255 pixel units (layers.EdgeAwareSmoothness)"),
+        "self_train_rounds": Setting(INT, 0, at_least(0), "self-training rounds after the SPSS fit (0 = off)"),
+        "self_train_confidence": Setting(NUMBER, 0.9, unit_interval, "pseudo-mask threshold on the top class"),
+        "self_train_epochs": Setting(INT, None, at_least(1), "epochs per round (default: [train] epochs)"),
+    }
+
+    def check(self, recipe, where):
+        """Mosaics keep proportion labels exact, so they are allowed here (and only here)."""
+
+    def build(self, num_outputs, recipe, channels):
+        return build_spss(self.segmenter(num_outputs, recipe, channels), smoothness=smoothness_prior(recipe))
+
+    def targets(self, patches, recipe):
+        return patches.proportions
+
+    def loss(self, recipe):
+        return proportion_loss(recipe)
+
+    def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+        """The SPSS fit, then the self-training rounds, round r in seed_dir/self_train_r.
+
+        With rounds, the extra metrics add `evaluate`'s test figures of the SPSS
+        stage, prefixed "before_self_train_", and each round's epochs; seconds cover every stage.
+        """
+        model, seconds, metrics = train_seed(self, recipe, train, val, seed, seed_dir, verbose)
+        rounds = recipe["train"]["self_train_rounds"]
+        if rounds and evaluate:
+            metrics.update({f"before_self_train_{key}": value for key, value in evaluate(model).items()})
+        for round_number in range(1, rounds + 1):
+            model, round_seconds, round_epochs = self_train_round(recipe, model, train, val, seed,
+                                                                  Path(seed_dir) / f"self_train_{round_number}", verbose)
+            seconds += round_seconds
+            metrics[f"self_train_{round_number}_epochs"] = float(round_epochs)
+        return model, seconds, metrics
+
+
+def pseudo_masks(probabilities, confidence, ignore_label=IGNORE_LABEL):
+    """(N, H, W, C) class probabilities -> (N, H, W) uint8 labels: the argmax where its probability >= confidence, else ignore_label.
+
+    A one-channel sigmoid map p counts as the two-class map [1 − p, p].
+    """
+    p = class_maps(probabilities)
+    return np.where(p.max(axis=-1) >= confidence, p.argmax(axis=-1), ignore_label).astype(np.uint8)
+
+
+def predicted_pseudo_masks(segmenter, images, confidence, batch_size):
+    """pseudo_masks of the segmenter's predictions on `images`, batch by batch (all class maps at once would not fit in memory)."""
+    return np.concatenate([pseudo_masks(keras.ops.convert_to_numpy(keras.ops.cast(segmenter(batch, training=False), "float32")),
+                                        confidence) for batch in predict_batches(images, batch_size)])
+
+
+def self_train_round(recipe, model, train, val, seed, stage_dir, verbose="auto"):
+    """One self-training round: the segmenter learns its own confident predictions, with the proportion loss kept on.
+
+    The pseudo-masks are `model`'s predictions on the training patches where the
+    top class reaches [train] self_train_confidence (other pixels ignored). A
+    two-output model around the same segmenter (so it starts from the current
+    weights, smoothness prior included) trains with ProportionLoss on the
+    proportions plus PixelCrossEntropy on the pseudo-masks, by fit_stage in
+    `stage_dir` (so it resumes). Validation scores proportions only, as in the
+    SPSS stage (its pseudo-masks are all ignored). No augmentation: the transforms
+    keep proportions, not masks. Returns (two-output model, seconds, epochs run).
+    """
+    cfg = recipe["train"]
+    epochs = cfg["self_train_epochs"] or cfg["epochs"]
+    segmenter = segmenter_of(model)
+    masks = predicted_pseudo_masks(segmenter, train.images, cfg["self_train_confidence"], cfg["batch_size"])
+    student = build_spss_plus(segmenter, smoothness=smoothness_prior(recipe), name="spss_self_train")
+    student.compile(optimizer=make_optimizer(recipe, len(train), epochs),
+                    loss={"proportions": proportion_loss(recipe), "class_maps": losses.PixelCrossEntropy()})
+    counter = EpochCounter()
+    train_data = make_dataset(train.images, {"proportions": train.proportions, "class_maps": masks}, cfg["batch_size"],
+                              shuffle=True, seed=seed, epoch=counter.epoch)
+    unlabelled = np.full(val.images.shape[:3], IGNORE_LABEL, np.uint8)
+    val_data = make_dataset(val.images, {"proportions": val.proportions, "class_maps": unlabelled}, cfg["batch_size"])
+    seconds, epochs_run = fit_stage(student, train_data, val_data, stage_dir, epochs, cfg["patience"],
+                                    verbose=verbose, callbacks=[counter])
+    return student, seconds, epochs_run

@@ -1,0 +1,71 @@
+"""Method "spss_plus": proportions plus a few semantic keypoints, loss α·L_sp + (1 − α)·L_sk (paper eq. 4).
+
+The keypoints are the user's (--keypoints, PatchSet.keypoints) or sampled from
+the masks with the recipe's [keypoints] settings.
+"""
+
+from .. import losses
+from ..data import keypoint_arrays, sample_keypoints
+from ..errors import KerasweakError
+from ..models import build_spss_plus
+from ..schema import INT, NUMBER, Section, Setting, at_least, unit_interval
+from .base import Method
+from .spss import PROPORTION_LOSS, proportion_loss
+
+
+def _point_counts(k):
+    """Problem with [keypoints] k: points per class, or a table of them by class name."""
+    counts = list(k.values()) if isinstance(k, dict) else [k]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts) or not any(counts):
+        return f"must be an integer >= 1 or a table of integers >= 0 by class name, got {k!r}"
+    return None
+
+
+class SpssPlus(Method):
+    name = "spss_plus"
+    train_settings = {"loss": PROPORTION_LOSS}
+    sections = {"keypoints": Section({
+        "k": Setting((int, dict), 3, _point_counts, "points per class, or {class name = points}"),
+        "radius": Setting(INT, 0, at_least(0), "each point dilated to a (2r+1)² square of its class"),
+        "classes": Setting((list,), None, doc="class names to sample points of (default: all)"),
+        "fraction_of_images": Setting(NUMBER, 1.0, unit_interval, "share of training patches with points"),
+        "alpha": Setting(NUMBER, 0.5, unit_interval, "α of eq. 4: the proportion loss's weight"),
+        "seed": Setting(INT, 0, at_least(0), "seed of the keypoint sampling"),
+    })}
+
+    def build(self, num_outputs, recipe, channels):
+        return build_spss_plus(self.segmenter(num_outputs, recipe, channels))
+
+    def targets(self, patches, recipe):
+        return keypoint_targets(patches, recipe)
+
+    def loss(self, recipe):
+        return {"proportions": proportion_loss(recipe), "class_maps": losses.KeypointLoss()}
+
+    def loss_weights(self, recipe):
+        alpha = recipe["keypoints"]["alpha"]
+        return {"proportions": alpha, "class_maps": 1.0 - alpha}
+
+
+def class_indices(names, patches, key, recipe):
+    """Indices in patches.class_names of the class names a [keypoints] `key` lists; an unknown name is a one-line error."""
+    unknown = [c for c in names if c not in patches.class_names]
+    if unknown:
+        raise KerasweakError(f"[keypoints] {key}: unknown {', '.join(unknown)}; known: {', '.join(patches.class_names)}",
+                             recipe["name"])
+    return [patches.class_names.index(c) for c in names]
+
+
+def keypoint_targets(patches, recipe):
+    """Proportions plus keypoints (eq. 4's two targets): the user's (PatchSet.keypoints), else sampled from the masks."""
+    if patches.keypoints is not None:
+        keypoints = keypoint_arrays(patches.keypoints, patches.images.shape[1:3], patches.proportions.shape[1])
+        return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
+    s = recipe["keypoints"]
+    classes = None if s["classes"] is None else class_indices(s["classes"], patches, "classes", recipe)
+    k = s["k"]
+    if isinstance(k, dict):
+        k = dict(zip(class_indices(k, patches, "k", recipe), k.values()))
+    keypoints = sample_keypoints(patches.masks, patches.proportions.shape[1], k, radius=s["radius"], classes=classes,
+                                 fraction_of_images=s["fraction_of_images"], seed=s["seed"])
+    return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}

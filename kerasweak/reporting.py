@@ -1,0 +1,155 @@
+"""Markdown reports of finished runs: mean ± std over seeds, the paper's table formats, per-class and trimap tables.
+
+Used by the runner (OUT/results.md), sweeps (one row per setting) and compare (several runs in one table).
+"""
+
+import numpy as np
+
+
+def run_label(recipe):
+    """The row label of a recipe's run: its `label`, else its name."""
+    return recipe.get("label") or recipe["name"]
+
+
+def _summary(values):
+    values = np.asarray(values, dtype=np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+
+
+def aggregate(seed_metrics, class_names):
+    """Mean ± std over seeds of every reported figure that all seeds have.
+
+    A figure some seeds lack (an [evaluation] figure added after they finished)
+    is left out rather than averaged over fewer seeds.
+    """
+    common = [k for k in seed_metrics[0] if all(k in m for m in seed_metrics)]
+    summary = {key: _summary([m[key] for m in seed_metrics]) for key in common if isinstance(seed_metrics[0][key], float)}
+    for group in ("iou", "f1", "precision", "recall", "e_measure_per_class"):
+        if group in common:
+            summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
+    if "calibrated" in common:
+        summary["calibrated"] = aggregate([m["calibrated"] for m in seed_metrics], class_names)
+    if "trimap_miou" in common:
+        summary["trimap_miou"] = {region: {width: _summary([m["trimap_miou"][region][width] for m in seed_metrics])
+                                           for width in widths} for region, widths in seed_metrics[0]["trimap_miou"].items()}
+    return summary
+
+
+def _pm(stat):
+    """A percentage as mean ± std; "–" where there is nothing to score (NaN, e.g. a trimap band as wide as the patch)."""
+    return "–" if np.isnan(stat["mean"]) else f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+
+
+def shown_classes(recipe, class_names):
+    """Classes with an F1 column: those the paper's table quotes (recipe [paper].f1), else all."""
+    quoted = recipe.get("paper", {}).get("f1")
+    return [c for c in class_names if c in quoted] if quoted else list(class_names)
+
+
+SIZE_COLUMNS = (("pretrain_image_iou", "IoU pre-trained"), ("image_iou", "IoU fine-tuned"),
+                ("pretrain_size_error", "E pre-trained"), ("size_error", "E fine-tuned"))
+
+
+def score_columns(summary, shown):
+    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy; object-size figures first if any."""
+    extra = [k for k in summary if k.startswith("miou_")]
+    head = ["Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
+    cells = [_pm(summary["miou"])] + [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown] + [_pm(summary["accuracy"])]
+    if "e_measure" in summary:
+        head, cells = head + ["E-measure"], cells + [_pm(summary["e_measure"])]
+    sizes = [(key, heading) for key, heading in SIZE_COLUMNS if key in summary]
+    head = [heading for _, heading in sizes] + head
+    cells = [_pm(summary[key]) if "iou" in key else f"{summary[key]['mean']:.2f} ± {summary[key]['std']:.2f}"
+             for key, _ in sizes] + cells
+    return head, cells
+
+
+def markdown_table(head, rows):
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+
+
+FIGURE_NOTES = (
+    ("e_measure", "E-measure is Fan et al.'s enhanced-alignment measure of each class's map per test image, "
+                  "averaged over images, then over classes."),
+    ("trimap_miou", "Trimap mIoU scores only the pixels within w pixels of a ground-truth boundary (boundary) or the "
+                    "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5)."),
+    ("calibrated", "The calibrated row offsets each class's log-probability by a constant fitted so that the predicted "
+                   "class areas on the validation patches match their given proportions (no masks)."),
+    ("image_iou", "IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
+                  "difference, in pixels², between the object sizes of the masks and of the predictions."),
+)
+
+
+def table_notes(recipe, summary):
+    """The sentences under a results table: what its figures are, for each kind of figure the summary has."""
+    notes = ["Figures are percentages, mean ± std over seeds, on the test patches against the masks.",
+             "Mean accuracy is overall pixel accuracy."]
+    if any(k.startswith("miou_") for k in summary):
+        notes.append("Mean IoU averages all classes (Unlabeled included, as the paper does); the next column leaves Unlabeled out.")
+    notes += [note for key, note in FIGURE_NOTES if key in summary]
+    return notes + ([recipe["notes"].strip()] if recipe.get("notes") else [])
+
+
+def results_table(recipe, summary, class_names, n_seeds):
+    """Markdown in the format of the paper's table for the dataset, with the paper's row beside ours.
+
+    The F1 columns are the classes the recipe's [paper] row quotes (Table 1: five
+    Dubai classes; Table 2: Background and Mitochondria), or every class.
+    """
+    shown = shown_classes(recipe, class_names)
+    head, cells = score_columns(summary, shown)
+    label = f"{run_label(recipe)} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
+    rows = [[label] + cells + [f"{summary['train_seconds']['mean']:.0f}"]]
+    if "calibrated" in summary:
+        calibrated = dict(zip(*score_columns(summary["calibrated"], shown)))
+        rows.append([f"{label}, calibrated to the validation proportions"] + [calibrated.get(h, "") for h in head] + [""])
+    paper = recipe.get("paper")
+    if paper:
+        quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),
+                  **{f"F1 {c}": v for c, v in paper.get("f1", {}).items()}}
+        rows.append([paper["label"]] + [quoted.get(h, "") for h in head] + [""])
+    lines = markdown_table(["Model"] + head + ["Seconds/seed"], rows)
+    lines += ["", f"Recipe `{recipe['name']}`: {recipe['description']}."] + table_notes(recipe, summary)
+    return "\n".join(lines + detail_tables([(rows[0][0], summary)], class_names)) + "\n"
+
+
+def detail_tables(rows, class_names):
+    """Markdown lines: per-class IoU, F1 and E-measure (SEMEDA Tables 2-3) and trimap mIoU per band width (Fig. 5).
+
+    rows: (label, summary) pairs; figures a summary lacks are left out, and
+    without E-measure or trimap figures there are no lines at all.
+    """
+    lines = []
+    if any("e_measure_per_class" in summary for _, summary in rows):
+        metrics = (("IoU", "iou"), ("F1", "f1"), ("E-measure", "e_measure_per_class"))
+        table = [[name, label] + [_pm(summary[key][c]) for c in class_names]
+                 for name, key in metrics for label, summary in rows if key in summary]
+        lines += ["", "## Per class", ""] + markdown_table(["Metric", "Model"] + list(class_names), table)
+    trimaps = [(label, summary["trimap_miou"]) for label, summary in rows if "trimap_miou" in summary]
+    if trimaps:
+        widths = list(trimaps[0][1]["boundary"])
+        table = [[label, region.replace("_", "-")] + [_pm(trimap[region][w]) if w in trimap[region] else "" for w in widths]
+                 for label, trimap in trimaps for region in trimap]
+        head = ["Model", "Region"] + [f"w = {w}" for w in widths]
+        lines += ["", "## Trimap mIoU by band width w (pixels)", ""] + markdown_table(head, table)
+    return lines
+
+
+
+def value_text(value, separator=", "):
+    """A list-valued sweep setting (e.g. λ = [4, 2, 0]) as text; an override table as its label; any other value as it is."""
+    if isinstance(value, dict):
+        return value["label"]
+    return separator.join(map(str, value)) if isinstance(value, list) else value
+
+
+def setting_name(key, value):
+    """The folder of one sweep setting: OUT/<key>_<value>, a list's items joined by "-" (lambdas_4-2-0); OUT/<label> for an override table."""
+    return value["label"] if isinstance(value, dict) else f"{key}_{value_text(value, '-')}"
+
+
+
+def sweep_key(sweep):
+    """What a [sweep] varies, as its folders and default heading name it: the parameter's key, or "setting" (override tables)."""
+    return str(sweep["parameter"]).partition(".")[2] if sweep.get("parameter") else "setting"
+
