@@ -85,8 +85,12 @@ SECTIONS = {"data": DATA, "model": MODEL, "evaluation": EVALUATION, "degrade": D
 
 
 def method_sections():
-    """{section: (method name, Section)} of the sections methods declare ([keypoints], [sizes], [semeda], [sobel])."""
-    return {section: (method.name, spec) for method in METHODS.values() for section, spec in method.sections.items()}
+    """{section: names of the methods that declare it} ([keypoints], [sizes], [semeda], [sobel])."""
+    owners = {}
+    for method in METHODS.values():
+        for section in method.sections:
+            owners.setdefault(section, []).append(method.name)
+    return owners
 
 
 def train_section(method):
@@ -106,9 +110,9 @@ def _train_key_owner(key):
 
 def _check_foreign(recipe, method, name):
     """A section or [train] key that belongs to another method is named as such."""
-    for section, (owner, _) in method_sections().items():
-        if section in recipe and owner != method.name:
-            raise KerasweakError(f"[{section}] is a section of method {owner}, not of {method.name}", name)
+    for section, owners in method_sections().items():
+        if section in recipe and method.name not in owners:
+            raise KerasweakError(f"[{section}] is a section of method {' and '.join(owners)}, not of {method.name}", name)
     for other in METHODS.values():
         for key in set(other.train_settings) - set(method.train_settings) - set(TRAIN):
             if key in recipe.get("train", {}) and other.name != method.name:

@@ -52,8 +52,8 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
     `sizes_csv` replaces the object sizes derived from the masks with a user's
     (kerasweak.data.sizes); every image needs one. `keypoints`, a keypoint file in
     whole-image pixels (kerasweak.data.keypoints), replaces the keypoints an
-    spss_plus recipe samples from the masks; patches of images without points
-    train on their proportions only.
+    spss_plus or points recipe samples from the masks; patches of images without
+    points train on their proportions only (spss_plus) or not at all (points).
     """
     strategy = distribution_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
     recipe = load_recipe(recipe) if isinstance(recipe, (str, Path)) else normalise_recipe(recipe)
@@ -61,8 +61,9 @@ def run_recipe(recipe, data=None, out=None, epochs=None, seeds=1, max_samples=No
         recipe = normalise_recipe(merge(recipe, {"train": {"epochs": epochs}}))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    if keypoints is not None and recipe["method"] != "spss_plus":
-        raise KerasweakError(f"--keypoints needs a recipe of method spss_plus, not {recipe['method']}", recipe["name"])
+    if keypoints is not None and "keypoints" not in get_method(recipe["method"]).sections:
+        raise KerasweakError(f"--keypoints needs a recipe of a method that trains on keypoints (spss_plus, points), "
+                             f"not {recipe['method']}", recipe["name"])
     options = dict(data=data, max_samples=max_samples, verbose=verbose, echo=echo, sizes_csv=sizes_csv, strategy=strategy,
                    keypoints=keypoints)
     if "sweep" in recipe:
@@ -84,7 +85,7 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
         annotated = [len(points) for points in patches.keypoints if len(points)]
         echo(f"{keypoints}: {sum(annotated)} keypoints on {len(annotated)} patches; {skipped} skipped (in a remainder "
              f"strip the patch cut drops, or on a patch left out by --max-samples)")
-    train_idx, val_idx, test_idx = recipe_split(recipe, len(patches))
+    train_idx, val_idx, test_idx = recipe_split(recipe, patches)
     fit_idx = np.concatenate([train_idx, val_idx])
     proportions = patches.proportions.copy()
     proportions[fit_idx] = degrade_proportions(recipe["degrade"], patches.proportions[fit_idx], recipe["name"])

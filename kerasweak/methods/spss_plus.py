@@ -21,16 +21,21 @@ def _point_counts(k):
     return None
 
 
+KEYPOINT_SAMPLING = {
+    "k": Setting((int, dict), 3, _point_counts, "points per class, or {class name = points}"),
+    "radius": Setting(INT, 0, at_least(0), "each point dilated to a (2r+1)² square of its class"),
+    "classes": Setting((list,), None, doc="class names to sample points of (default: all)"),
+    "fraction_of_images": Setting(NUMBER, 1.0, unit_interval, "share of training patches with points"),
+    "seed": Setting(INT, 0, at_least(0), "seed of the keypoint sampling"),
+}  # how keypoints are sampled from the masks when the user gives none (--keypoints)
+
+
 class SpssPlus(Method):
     name = "spss_plus"
     train_settings = {"loss": PROPORTION_LOSS}
     sections = {"keypoints": Section({
-        "k": Setting((int, dict), 3, _point_counts, "points per class, or {class name = points}"),
-        "radius": Setting(INT, 0, at_least(0), "each point dilated to a (2r+1)² square of its class"),
-        "classes": Setting((list,), None, doc="class names to sample points of (default: all)"),
-        "fraction_of_images": Setting(NUMBER, 1.0, unit_interval, "share of training patches with points"),
+        **KEYPOINT_SAMPLING,
         "alpha": Setting(NUMBER, 0.5, unit_interval, "α of eq. 4: the proportion loss's weight"),
-        "seed": Setting(INT, 0, at_least(0), "seed of the keypoint sampling"),
     })}
 
     def build(self, num_outputs, recipe, channels):
@@ -57,10 +62,15 @@ def class_indices(names, patches, key, recipe):
 
 
 def keypoint_targets(patches, recipe):
-    """Proportions plus keypoints (eq. 4's two targets): the user's (PatchSet.keypoints), else sampled from the masks."""
+    """Proportions plus keypoints (eq. 4's two targets)."""
+    return {"proportions": patches.proportions, "class_maps": keypoint_maps(patches, recipe)}
+
+
+def keypoint_maps(patches, recipe):
+    """The KeypointLoss target: the user's keypoints (PatchSet.keypoints), else sampled from the masks by [keypoints]."""
     if patches.keypoints is not None:
         keypoints = keypoint_arrays(patches.keypoints, patches.images.shape[1:3], patches.proportions.shape[1])
-        return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
+        return losses.pack_keypoints(*keypoints)
     s = recipe["keypoints"]
     classes = None if s["classes"] is None else class_indices(s["classes"], patches, "classes", recipe)
     k = s["k"]
@@ -68,4 +78,4 @@ def keypoint_targets(patches, recipe):
         k = dict(zip(class_indices(k, patches, "k", recipe), k.values()))
     keypoints = sample_keypoints(patches.masks, patches.proportions.shape[1], k, radius=s["radius"], classes=classes,
                                  fraction_of_images=s["fraction_of_images"], seed=s["seed"])
-    return {"proportions": patches.proportions, "class_maps": losses.pack_keypoints(*keypoints)}
+    return losses.pack_keypoints(*keypoints)
