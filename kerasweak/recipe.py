@@ -16,6 +16,7 @@ from pathlib import Path
 from .data.augment import AUGMENTATIONS
 from .data.degrade import DEGRADE_MODES
 from .data.registry import get_dataset
+from .data.splits import SPLIT_RULES
 from .errors import KerasweakError
 from .methods import METHODS, get_method
 from .schema import (INT, NUMBER, Section, Setting, at_least, did_you_mean, fraction, list_of, multiple_of_16,
@@ -36,7 +37,9 @@ DATA = Section({
     "patch_size": Setting((int, list), 224, multiple_of_16, "patch side, or [height, width], in pixels"),
     "test_fraction": Setting(NUMBER, 0.2, fraction, "share of patches held out for the test scores"),
     "val_fraction": Setting(NUMBER, 0.1, fraction, "share of the rest used for validation (EarlyStopping)"),
-    "split_seed": Setting(INT, 0, at_least(0), "seed of the random split"),
+    "split_seed": Setting(INT, 0, at_least(0), "seed of the split"),
+    "split": Setting((str,), "patch", one_of(*SPLIT_RULES), "patch (the papers'), image, block or volume (data.splits)"),
+    "block_gap": Setting(INT, 1, at_least(0), "split = block: slices left out where a training block meets a held-out one"),
 })
 
 MODEL = Section({

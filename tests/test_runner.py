@@ -23,7 +23,7 @@ def test_every_packaged_recipe_loads_with_its_papers_protocol():
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
             assert recipe["train"]["batch_size"] == 32 and recipe["sizes"]["num_samples"] >= 1
         else:  # semantic proportions paper; em-spss-plus waits longer on its keypoint-driven validation loss (its comment)
-            assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if name == "em-spss-plus" else 10)
+            assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if name in ("em-spss-plus", "em-spss-plus-blocks", "em-points") else 10)
 
 
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
