@@ -2,6 +2,7 @@
 
 import math
 import os
+import signal
 import sys
 
 import click
@@ -24,6 +25,7 @@ _import_tensorflow_quietly()
 
 from kerasweak.distribute import STRATEGIES  # noqa: E402
 from kerasweak.errors import KerasweakError  # noqa: E402
+from kerasweak.io import disk_full_file  # noqa: E402
 
 
 @click.group()
@@ -76,7 +78,11 @@ def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, keypo
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's maximum epochs.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True, help="Image channels.")
 def train_proportions_command(csv_file, out, recipe, epochs, channels):
-    """Train SPSS from CSV_FILE (image,<class 1>,...,<class C>) with no masks at all."""
+    """Train SPSS from CSV_FILE (image,<class 1>,...,<class C>) with no masks at all.
+
+    Replaced by `kerasweak train spss DIR` (a generic folder with proportions.csv), which keeps each image's
+    aspect, has seeds and a split by image; this command stays for one release.
+    """
     from kerasweak.proportions_run import train_from_proportions_csv
 
     results = train_from_proportions_csv(csv_file, out, recipe=recipe, epochs=epochs, channels=int(channels), echo=click.echo)
@@ -101,16 +107,20 @@ def compare_command(outs, out, figure, data, patches):
 
 @cli.command("predict")
 @click.argument("model", type=click.Path())
-@click.argument("image", type=click.Path())
-@click.option("--out", required=True, type=click.Path(), help="Colour mask PNG to write.")
-@click.option("--tile", default=448, show_default=True, help="Tile size (a multiple of 16).")
-@click.option("--overlap", default=64, show_default=True, help="Overlap between tiles, blended.")
-def predict_command(model, image, out, tile, overlap):
-    """Segment IMAGE (any size) with an exported MODEL and write a colour mask."""
-    from kerasweak.inference import predict_file
+@click.argument("images", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(),
+              help="File to write for one image (.png, or .npy for probabilities); a folder for a folder, glob or several.")
+@click.option("--format", "fmt", type=click.Choice(["colour", "index", "probabilities"]), default="colour",
+              show_default=True, help="colour: palette PNG, overlay and legend; index: class-index PNG; "
+                                      "probabilities: float16 .npy (H, W, C).")
+@click.option("--tile", default=448, show_default=True, help="Tile size: a multiple of 16, at least 32.")
+@click.option("--overlap", default=64, show_default=True, help="Overlap between tiles, blended: 0 <= overlap < tile/2.")
+def predict_command(model, images, out, fmt, tile, overlap):
+    """Segment IMAGES (files, folders or quoted globs; any size) with an exported MODEL."""
+    from kerasweak.prediction import predict_files
 
-    predict_file(model, image, out, tile=tile, overlap=overlap)
-    click.echo(f"wrote {out}")
+    written = predict_files(model, images, out, fmt=fmt, tile=tile, overlap=overlap, echo=click.echo)
+    click.echo(f"wrote {len(written)} files" if len(written) > 3 else "wrote " + ", ".join(map(str, written)))
 
 
 @cli.command("evaluate")
@@ -138,13 +148,108 @@ def evaluate_command(model, data, split):
         click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")
 
 
+def _patch_size(ctx, param, value):
+    """--patch-size: N, or HxW."""
+    if value is None:
+        return None
+    parts = value.lower().split("x")
+    if not all(p.isdigit() for p in parts) or len(parts) not in (1, 2):
+        raise click.BadParameter(f"expected N or HxW (pixels), got {value!r}")
+    return int(parts[0]) if len(parts) == 1 else [int(parts[0]), int(parts[1])]
+
+
+@cli.command("train")
+@click.argument("method", type=click.Choice(["pixel", "spss", "spss-plus", "points", "sizes", "semeda", "sobel"]))
+@click.argument("folder", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Output folder. Rerunning resumes.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (also caps SEMEDA's edge network and the size fine-tuning).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Number of seeds; results are mean ± std.")
+@click.option("--patch-size", callback=_patch_size, help="Patch side N, or HxW, in pixels (multiples of 16; default 224).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Patches per step (default 16).")
+@click.option("--base-filters", type=click.IntRange(min=1), help="U-Net filters at the first level (default 16).")
+@click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches, in proportion from each split part.")
+@click.option("--deterministic", is_flag=True, help="TF op determinism: the same seed gives the same metrics (slower).")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="none", show_default=True,
+              help="tf.distribute: all local GPUs (or CPUs), or the workers in $TF_CONFIG.")
+def train_command(method, folder, out, epochs, seeds, patch_size, batch_size, base_filters, max_samples, deterministic, strategy):
+    """Train METHOD on a generic dataset FOLDER (dataset.toml, images/, masks/ or label CSVs; docs/data.md)."""
+    from kerasweak.own_data import train_folder
+
+    results = train_folder(method, folder, out, epochs=epochs, seeds=seeds, patch_size=patch_size, batch_size=batch_size,
+                           base_filters=base_filters, max_samples=max_samples, strategy=strategy,
+                           deterministic=deterministic, echo=click.echo)
+    if results is None:
+        return
+    click.echo(open(os.path.join(out, "results.md")).read())
+    click.echo(f"wrote {out}/results.json, results.md, figure.png, loss.png, split.csv and model/")
+
+
+@cli.command("check-data")
+@click.argument("folder", type=click.Path())
+def check_data_command(folder):
+    """Check a generic dataset FOLDER: every problem one line (errors exit 2), then a summary."""
+    from kerasweak.data.folder_check import check_folder
+
+    check = check_folder(folder)
+    for line in check.summary:
+        click.echo(line)
+    for line in check.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in check.errors:
+        click.echo(f"error: {line}", err=True)
+    click.echo(f"{len(check.errors)} errors, {len(check.warnings)} warnings")
+    if check.errors:
+        sys.exit(2)
+
+
+@cli.command("convert")
+@click.argument("kind", type=click.Choice(["aerial-dubai", "epfl-em", "hippocampus", "camvid", "label-studio", "cvat"]))
+@click.argument("source", type=click.Path())
+@click.argument("folder", type=click.Path())
+def convert_command(kind, source, folder):
+    """Write SOURCE as a generic dataset FOLDER (a dataset), or add its keypoints to FOLDER (a label-studio or cvat export)."""
+    from kerasweak import convert
+
+    if kind in ("label-studio", "cvat"):
+        convert.convert_keypoints(kind, source, folder, echo=click.echo)
+    elif kind == "camvid":
+        convert.convert_camvid(source, folder, echo=click.echo)
+    else:
+        convert.convert_paper_dataset(kind, source, folder, echo=click.echo)
+
+
+@cli.command("annotate")
+@click.argument("folder", type=click.Path())
+@click.option("--model", type=click.Path(), help="An exported model (OUT/model) whose suggestions the page shows.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
+@click.option("--host", help="Listen on this address instead of 127.0.0.1; the page then needs the printed token.")
+def annotate_command(folder, model, port, host):
+    """Label a generic dataset FOLDER in the browser: keypoints, proportions, sizes (docs/annotate.md)."""
+    from kerasweak.annotate import serve
+
+    serve(folder, model=model, host=host, port=port, echo=click.echo)
+
+
 def _percent(fraction):
     """A fraction as a percentage; "–" for NaN (nothing to score, e.g. a trimap band as wide as the patch)."""
     return "–" if math.isnan(fraction) else f"{100 * fraction:.1f}"
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `finally` blocks (temporary files) run before the exit."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main():
-    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    """Entry point: bad input or a full disk becomes one line on stderr and exit code 2, never a traceback.
+
+    SIGTERM (a job scheduler's stop) ends with one line and exit code 143; every
+    command resumes or redoes its work when rerun.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except KerasweakError as err:
@@ -156,6 +261,15 @@ def main():
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except Terminated:
+        click.echo("terminated; rerun the same command to resume", err=True)
+        sys.exit(143)
+    except Exception as err:
+        written = disk_full_file(err)
+        if written is None:
+            raise
+        click.echo(f"error: no space left on device writing {written or 'the output'}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

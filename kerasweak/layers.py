@@ -4,27 +4,37 @@ import keras
 from keras import ops
 
 
+def class_probabilities(logits):
+    """Class maps from logits (..., C), float32: softmax over C, or the sigmoid when C = 1 (one binary map)."""
+    x = ops.cast(logits, "float32")
+    return ops.sigmoid(x) if x.shape[-1] == 1 else ops.softmax(x, axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="kerasweak")
 class ProportionHead(keras.layers.Layer):
     """Global average pooling of class maps: (B, H, W, C) -> (B, C) predicted proportions.
 
     With softmax class maps the output sums to 1, matching the proportion labels
-    (paper "Semantic Segmentation by Semantic Proportions", Fig. 2). Computed in
-    float32 even under a mixed-precision policy.
+    (paper "Semantic Segmentation by Semantic Proportions", Fig. 2).
+    from_logits=True takes logits and pools their `class_probabilities`, so a
+    logits backbone (build_unet(..., activation=None)) still gives proportions.
+    Computed in float32 even under a mixed-precision policy.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, from_logits=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        self.from_logits = bool(from_logits)
 
     def call(self, class_maps):
-        return ops.mean(ops.cast(class_maps, "float32"), axis=(1, 2))
+        maps = class_probabilities(class_maps) if self.from_logits else ops.cast(class_maps, "float32")
+        return ops.mean(maps, axis=(1, 2))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
 
     def get_config(self):
-        return super().get_config()
+        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 def edge_aware_smoothness(images, class_maps, sigma):
@@ -49,24 +59,27 @@ class EdgeAwareSmoothness(keras.layers.Layer):
     with `add_loss`, so a plain `fit` minimises it beside the compiled losses:
     neighbouring pixels of similar colour are pushed to the same class, while
     changes of class across image edges cost little. Returns the class maps
-    unchanged. Float32 even under a mixed-precision policy.
+    unchanged; from_logits=True scores the `class_probabilities` of logits.
+    Float32 even under a mixed-precision policy.
     """
 
-    def __init__(self, weight, sigma=15.0, **kwargs):
+    def __init__(self, weight, sigma=15.0, from_logits=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.weight = float(weight)
         self.sigma = float(sigma)
+        self.from_logits = bool(from_logits)
 
     def call(self, images, class_maps):
-        self.add_loss(self.weight * ops.mean(edge_aware_smoothness(images, class_maps, self.sigma)))
+        maps = class_probabilities(class_maps) if self.from_logits else class_maps
+        self.add_loss(self.weight * ops.mean(edge_aware_smoothness(images, maps, self.sigma)))
         return class_maps
 
     def compute_output_shape(self, images_shape, class_maps_shape):
         return class_maps_shape
 
     def get_config(self):
-        return {**super().get_config(), "weight": self.weight, "sigma": self.sigma}
+        return {**super().get_config(), "weight": self.weight, "sigma": self.sigma, "from_logits": self.from_logits}
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")

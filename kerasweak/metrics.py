@@ -109,29 +109,41 @@ def fit_class_bias(probabilities, target_proportions, iterations=100):
 
 @keras.saving.register_keras_serializable(package="kerasweak")
 class MeanIoU(keras.metrics.Metric):
-    """Streaming mIoU of probability maps against label masks, with an ignore label.
+    """Streaming mIoU of class maps against label masks, with an ignore label and per-pixel weights.
 
     For `model.fit` progress; the recipes' reported figures come from
-    `confusion_matrix` / `scores_from_confusion` over the whole test set.
+    `confusion_matrix` / `scores_from_confusion` over the whole test set, and
+    this metric matches them: a class absent from both truth and prediction
+    counts as IoU 0 in the mean. keras.metrics.MeanIoU(ignore_class=…,
+    sparse_y_pred=False) instead averages over the classes present only; the
+    two agree whenever every class occurs. `sample_weight` may be (B, H, W) per
+    pixel or (B,) per image; each pixel adds its weight to the confusion matrix.
+    The matrix is a one-hot product, not a bincount, so it compiles under any
+    backend's jit. from_logits=True takes logits (the cut is the same argmax;
+    one channel is cut at logit 0 instead of probability 0.5).
     """
 
-    def __init__(self, num_classes, ignore_label=IGNORE_LABEL, name="miou", dtype=None):
+    def __init__(self, num_classes, ignore_label=IGNORE_LABEL, from_logits=False, name="miou", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.num_classes = num_classes
         self.ignore_label = ignore_label
+        self.from_logits = bool(from_logits)
         self.matrix = self.add_variable(shape=(num_classes, num_classes), initializer="zeros", name="matrix", dtype="float32")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        batch = ops.shape(y_pred)[0]
+        labels = ops.reshape(ops.cast(y_true, "int32"), (batch, -1))
         if y_pred.shape[-1] == 1:
-            predicted = ops.cast(y_pred[..., 0] >= 0.5, "int32")
+            predicted = ops.cast(y_pred[..., 0] >= (0.0 if self.from_logits else 0.5), "int32")
         else:
             predicted = ops.argmax(y_pred, axis=-1)
-        predicted = ops.reshape(ops.cast(predicted, "int32"), (-1,))
+        predicted = ops.reshape(ops.cast(predicted, "int32"), (batch, -1))
         valid = ops.not_equal(labels, self.ignore_label)
-        index = ops.where(valid, labels * self.num_classes + predicted, 0)
-        counts = ops.bincount(index, weights=ops.cast(valid, "float32"), minlength=self.num_classes ** 2)
-        self.matrix.assign_add(ops.reshape(counts[: self.num_classes ** 2], (self.num_classes, self.num_classes)))
+        weight = ops.cast(valid, "float32")
+        if sample_weight is not None:  # (B, H, W) per pixel, or (B,) per image broadcast over its pixels
+            weight = weight * ops.reshape(ops.cast(sample_weight, "float32"), (batch, -1))
+        truth = ops.one_hot(ops.where(valid, labels, 0), self.num_classes) * weight[..., None]
+        self.matrix.assign_add(ops.einsum("bpi,bpj->ij", truth, ops.one_hot(predicted, self.num_classes)))
 
     def result(self):
         tp = ops.diagonal(self.matrix)
@@ -142,7 +154,8 @@ class MeanIoU(keras.metrics.Metric):
         self.matrix.assign(ops.zeros_like(self.matrix))
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "ignore_label": self.ignore_label}
+        return {**super().get_config(), "num_classes": self.num_classes, "ignore_label": self.ignore_label,
+                "from_logits": self.from_logits}
 
 
 def e_measure(pred, gt, valid=None):

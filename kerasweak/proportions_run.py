@@ -1,5 +1,6 @@
 """Train SPSS from a user's proportions CSV (no masks at all) and export the segmenter: `kerasweak train-proportions`."""
 
+import hashlib
 from pathlib import Path
 
 from .data import read_proportions_dataset, split_indices
@@ -8,6 +9,7 @@ from .inference import export_metadata, export_segmenter
 from .io import check_writable, write_json
 from .methods import get_method
 from .recipe import load_recipe, merge, normalise_recipe
+from .run_folder import check_same_config
 from .training import csv_column
 
 
@@ -26,8 +28,11 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
     patches = read_proportions_dataset(csv_path, patch_size=recipe["data"]["patch_size"], channels=channels)
     train_idx, val_idx, _ = split_indices(len(patches), 0.0, recipe["data"]["val_fraction"], recipe["data"]["split_seed"])
     if len(val_idx) == 0 or len(train_idx) == 0:
-        raise KerasweakError(f"{len(patches)} images are too few to hold out a validation part", csv_path)
+        raise KerasweakError(f"{len(patches)} images split into train {len(train_idx)}, validation {len(val_idx)}; "
+                             "every part needs at least one image", csv_path)
     echo(f"{csv_path}: {len(patches)} images -> train {len(train_idx)}, val {len(val_idx)}")
+    check_own_folder(out, {"recipe": recipe, "proportions_csv": str(Path(csv_path).resolve()), "channels": channels,
+                           "seed": seed, "csv_sha256": hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()})
     seed_dir = out / f"seed_{seed}"
     seed_dir.mkdir(parents=True, exist_ok=True)
     model, seconds, extra = get_method("spss").train(recipe, patches.subset(train_idx), patches.subset(val_idx), seed,
@@ -38,3 +43,10 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
                "train_seconds": seconds, "epochs": int(extra["epochs"]), "config": recipe}
     write_json(out / "results.json", results)
     return results
+
+
+def check_own_folder(out, config):
+    """Refuse an OUT holding another run (run_folder.check_same_config), or results of a run older than config.json."""
+    if (out / "results.json").exists() and not (out / "config.json").exists():
+        raise KerasweakError("holds results of a run without config.json (an older kerasweak); use another --out", out)
+    check_same_config(out / "config.json", config)

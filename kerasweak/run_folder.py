@@ -8,9 +8,10 @@ and options the run was started with, compared by `config_fingerprint`.
 import json
 import os
 import socket
+import tempfile
 
 from .errors import KerasweakError
-from .io import write_json
+from .io import alive, write_json
 from .recipe import fingerprint, normalise_recipe
 
 CLAIM = "claim.json"
@@ -21,35 +22,30 @@ def this_process():
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    return True
-
-
 def claim_seed(seed_dir):
     """Claim an unfinished seed for this process (SEED_DIR/claim.json); False when another live process holds it.
 
-    The claim file is created exclusively, so of two processes starting the same
-    seed one wins. A claim left by a process of this host that has ended (killed,
-    crashed) is taken over; one from another host holds until its file is deleted.
+    The claim file is written whole under a temporary name and linked into place
+    exclusively, so of two processes starting the same seed one wins, and a kill
+    never leaves an empty claim that would hold the seed forever. A claim left by
+    a process of this host that has ended (killed, crashed) is taken over; one
+    from another host holds until its file is deleted.
     """
     seed_dir.mkdir(parents=True, exist_ok=True)
     path = seed_dir / CLAIM
+    with tempfile.NamedTemporaryFile("w", dir=seed_dir, prefix=f".{CLAIM}.", delete=False) as claim:
+        json.dump(this_process(), claim)
     try:
-        with open(path, "x") as claim:
-            json.dump(this_process(), claim)
+        os.link(claim.name, path)
         return True
     except FileExistsError:
         holder = claim_holder(path)
-        if holder == this_process() or (holder.get("host") == socket.gethostname() and not _alive(holder["pid"])):
+        if holder == this_process() or (holder.get("host") == socket.gethostname() and not alive(holder["pid"])):
             write_json(path, this_process())
             return True
         return False
+    finally:
+        os.unlink(claim.name)
 
 
 def claim_holder(path):

@@ -24,10 +24,11 @@ from .data import degrade_proportions, read_patch_keypoints, read_patches, read_
 from .distribute import distribution_strategy
 from .errors import KerasweakError
 from .evaluation import evaluate_patches, fit_calibration, predict_probabilities
-from .inference import export_metadata, export_segmenter
-from .io import check_writable, write_json, write_text
+from .inference import export_metadata, export_segmenter, test_set
+from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
 from .models import segmenter_of
+from .progress import seed_progress
 from .recipe import load_recipe, merge, normalise_recipe
 from .reporting import aggregate, results_table, run_label
 from .run_folder import CLAIM, check_same_config, claim_holder, claim_seed, label_files
@@ -86,6 +87,7 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
         echo(f"{keypoints}: {sum(annotated)} keypoints on {len(annotated)} patches; {skipped} skipped (in a remainder "
              f"strip the patch cut drops, or on a patch left out by --max-samples)")
     train_idx, val_idx, test_idx = recipe_split(recipe, patches)
+    check_split_sizes(recipe, len(patches), train_idx, val_idx, test_idx, max_samples)
     fit_idx = np.concatenate([train_idx, val_idx])
     proportions = patches.proportions.copy()
     proportions[fit_idx] = degrade_proportions(recipe["degrade"], patches.proportions[fit_idx], recipe["name"])
@@ -112,11 +114,13 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
             elsewhere.append(seed)
             continue
         echo(f"seed {seed}: training ({recipe['method']}, up to {recipe['train']['epochs']} epochs)")
-        with strategy.scope():
+        later_seeds = sum(not (out / f"seed_{s}" / "metrics.json").exists() for s in range(seed + 1, seeds))
+        with strategy.scope(), seed_progress(seed, later_seeds, echo):
             model, seconds, extra = method.train(recipe, train, val, seed, seed_dir, verbose,
                                                  lambda trained: evaluate_test(trained, test, evaluation, val))
         metrics = {**evaluate_test(model, test, evaluation, val), **extra, "train_seconds": seconds, "seed": seed}
-        model.save(seed_dir / "model.keras")
+        with atomic_path(seed_dir / "model.keras") as tmp:
+            model.save(tmp)
         write_json(done, metrics)
         (seed_dir / CLAIM).unlink(missing_ok=True)
         seed_metrics.append(metrics)
@@ -129,7 +133,21 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
              "the last to finish writes the results")
         return None
     seed_metrics += [json.loads((out / f"seed_{seed}" / "metrics.json").read_text()) for seed in elsewhere]
-    return finish_run(recipe, out, sorted(seed_metrics, key=lambda m: m["seed"]), test, patches, config, proportion_change)
+    return finish_run(recipe, out, sorted(seed_metrics, key=lambda m: m["seed"]), test, patches, config, proportion_change,
+                      test_set(patches, test_idx, max_samples))
+
+
+def check_split_sizes(recipe, count, train_idx, val_idx, test_idx, max_samples):
+    """Refuse, before any training, a split with an empty training, validation or test part.
+
+    An empty validation part leaves EarlyStopping and the best-weights checkpoint
+    nothing to act on; an empty test part leaves nothing to score.
+    """
+    sizes = {"train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)}
+    if min(sizes.values()) == 0:
+        cause = f"--max-samples {max_samples} is" if max_samples else "the data are"
+        raise KerasweakError(f"{count} patches split into " + ", ".join(f"{part} {n}" for part, n in sizes.items())
+                             + f"; every part needs at least one patch ({cause} too few)", recipe["name"])
 
 
 def _predict_fn(model):
@@ -165,8 +183,10 @@ def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=
     return metrics
 
 
-def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_change):
+def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_change, test_patches=None):
     """Aggregate the seeds, export the best seed that has its model.keras, write figure and tables.
+
+    `test_patches` (inference.test_set) goes into the export's kerasweak.json, so `evaluate` scores the same patches.
 
     Seeds kept from another machine may carry only metrics.json (results/ keeps
     no models); they count in the mean ± std but cannot be exported.
@@ -182,7 +202,8 @@ def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_chan
         model = keras.saving.load_model(out / f"seed_{exported_seed}" / "model.keras")
         exported = next(m for m in seed_metrics if m["seed"] == exported_seed)
         export_segmenter(model, out / "model",
-                         export_metadata(recipe, patches, model, exported.get("calibrated", {}).get("class_bias")))
+                         export_metadata(recipe, patches, model, exported.get("calibrated", {}).get("class_bias"),
+                                         test_patches=test_patches))
         pick = np.linspace(0, len(test) - 1, num=min(4, len(test))).astype(int)
         probabilities = predict_probabilities(_predict_fn(model), test.images[pick])
         class_map_figure(out / "figure.png", test.images[pick], test.masks[pick], probabilities, class_names, patches.palette,

@@ -1,7 +1,7 @@
 """The shared training protocol: `fit_stage` (resume, best weights, early stopping, logs), the optimiser, one-fit `train_seed`.
 
 Every stage is a plain `model.fit` with the same callbacks: resume from the last
-completed epoch (BackupAndRestore), keep the best weights by the monitored
+completed epoch (kerasweak.backup's kill-safe snapshots), keep the best weights by the monitored
 validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard).
 Training data is shuffled by (seed, epoch) (`EpochCounter`), so a resumed run
 sees the same batches as an uninterrupted one; random augmentations are not replayed.
@@ -9,15 +9,18 @@ sees the same batches as an uninterrupted one; random augmentations are not repl
 
 import csv
 import math
+import shutil
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from .backup import Snapshots, resume
 from .data import make_dataset
 from .data.pipeline import EpochCounter
-from .io import write_json
+from .io import naming_full_disk, write_json
+from .progress import RunEta
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -46,11 +49,23 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        better = (lambda a, b: a > b) if self.mode == "max" else (lambda a, b: a < b)
-        for value in self.history:
-            self.wait += 1
-            if self.best is None or better(value, self.best):
-                self.best, self.wait = value, 0
+        self.best, self.wait = replay_patience(self.history, self.mode)
+
+
+def replay_patience(history, mode):
+    """(best value, epochs waited since it) of a monitored `history`, counted as Keras's EarlyStopping counts."""
+    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    best, wait = None, 0
+    for value in history:
+        wait += 1
+        if best is None or better(value, best):
+            best, wait = value, 0
+    return best, wait
+
+
+def patience_exhausted(history, patience, mode):
+    """Whether EarlyStopping stopped after the last logged epoch (a stage killed before it wrote done.json)."""
+    return len(history) > 1 and replay_patience(history, mode)[1] >= patience
 
 
 def csv_column(path, column):
@@ -65,32 +80,37 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
               callbacks=()):
     """`model.fit` with the protocol callbacks (and `callbacks`, e.g. the data's EpochCounter); restores the best weights.
 
-    A resumed stage keeps its best-weights threshold and EarlyStopping's count from its log.
-    Returns (train seconds, epochs run). A finished stage (stage_dir/done.json)
-    is not trained again: its best weights are loaded.
+    A resumed stage (kerasweak.backup) keeps its best-weights threshold and
+    EarlyStopping's count from its log. Returns (train seconds, epochs run). A
+    finished stage (stage_dir/done.json) is not trained again: its best weights are loaded.
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     log_path, best_path, done_path = stage_dir / "log.csv", stage_dir / "best.weights.h5", stage_dir / "done.json"
-    backup_path = stage_dir / "backup"
+    backup_dir = stage_dir / "backup"
     if not done_path.exists():
-        if log_path.exists() and not backup_path.exists():
+        initial_epoch = resume(model, backup_dir, log_path)
+        if initial_epoch == 0 and log_path.exists():
             _restart_stage(log_path, best_path)
         history = csv_column(log_path, monitor)
-        previous_best = (min if mode == "min" else max)(history, default=None)
-        callbacks = [
-            *callbacks,
-            EpochTimer(),
-            keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
-                                            save_weights_only=True, initial_value_threshold=previous_best),
-            ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=patience),
-            keras.callbacks.CSVLogger(str(log_path), append=True),
-            keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
-            # last, so an epoch counts as completed only once its checkpoint and log row are written
-            keras.callbacks.BackupAndRestore(str(backup_path)),
-        ]
-        model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+        if initial_epoch < epochs and not patience_exhausted(history, patience, mode):
+            previous_best = (min if mode == "min" else max)(history, default=None)
+            callbacks = [
+                *callbacks,
+                EpochTimer(),
+                RunEta(epochs),
+                ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=patience),
+                keras.callbacks.CSVLogger(str(log_path), append=True),
+                keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
+                # last, so an epoch counts as completed only once its log row is written; saves the best weights too
+                Snapshots(backup_dir, best_path, monitor, mode, best=previous_best),
+            ]
+            # shuffle=False: the datasets shuffle themselves (by seed and epoch); Keras would warn it ignores shuffle=True
+            with naming_full_disk(stage_dir):
+                model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
+                          callbacks=callbacks, verbose=verbose)
         write_json(done_path, {"monitor": monitor, "epochs": len(csv_column(log_path, "epoch_seconds"))})
+    shutil.rmtree(backup_dir, ignore_errors=True)
     if best_path.exists():
         model.load_weights(str(best_path))
     seconds = csv_column(log_path, "epoch_seconds")
@@ -98,15 +118,19 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
 
 
 def _restart_stage(log_path, best_path):
-    """Set aside the log of an unfinished stage whose backup is gone (e.g. a folder copied without it), so it trains anew.
+    """Set aside the log of an unfinished stage with no backup to resume from (e.g. a folder copied without it).
 
     Kept, its rows would count twice in the epochs and seconds, and its best
     val_loss would stop the new run from saving weights better than the lost ones.
+    A log without rows (killed in the first epoch) just goes.
     """
+    best_path.unlink(missing_ok=True)
+    if not csv_column(log_path, "epoch_seconds"):
+        log_path.unlink()
+        return
     stale = log_path.with_name("log.interrupted.csv")
     log_path.replace(stale)
-    best_path.unlink(missing_ok=True)
-    print(f"{log_path.parent}: unfinished, and its backup/ is gone: training it from the start (its old log is {stale})")
+    print(f"{log_path.parent}: unfinished, with no backup to resume from: training it from the start (its old log is {stale})")
 
 
 def set_precision(recipe):

@@ -125,6 +125,7 @@ def test_bad_augmentation_settings_are_one_line_errors():
         augmenter(["blur"])
 
 
+@pytest.mark.slow
 def test_an_spss_recipe_trains_with_augmentation_and_mosaics(tmp_path, fake_dubai, tiny_recipe):
     recipe = load_recipe(str(tiny_recipe("spss")))
     recipe["train"].update(augment=["flip_rotate", "colour"], mosaic=2, epochs=1)

@@ -167,6 +167,46 @@ def _predict_out_is_a_folder(case):
     return case.predict(case.fixture("tiny_export"), out=case.out), case.out
 
 
+def _predict_with(*options, image=None, out=None):
+    """`kerasweak predict` of the tiny export with `options`, on `image` (default: a fake Aerial Dubai image) into `out`."""
+    def make(case):
+        picture = image(case) if image else case.fixture("fake_dubai") / "Tile 1" / "images" / "image_part_001.jpg"
+        target = case.out / (out or "mask.png")
+        return ["predict", case.fixture("tiny_export"), picture, "--out", target, *options], target
+    return make
+
+
+def _huge_png(case):
+    """A PNG whose header says 40000×30000 pixels (1.2 gigapixels); nothing past the header is ever decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = case.tmp / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 30000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def _empty_folder(case):
+    folder = case.tmp / "empty"
+    folder.mkdir()
+    return folder
+
+
+def _predict_tiling(*options, wrong):
+    return lambda case: (_predict_with(*options)(case)[0], wrong)
+
+
+def _predict_input(make_image):
+    def make(case):
+        image = make_image(case)
+        return _predict_with(image=lambda _: image)(case)[0], image
+    return make
+
+
 def _not_a_model(case):
     folder = case.tmp / "not-a-model"
     folder.mkdir()
@@ -190,6 +230,35 @@ def _size_model_on_other_data(case):
     model = case.export(method="sizes", recipe=load_recipe("hippocampus-size"), dataset="hippocampus")
     data = case.fixture("fake_dubai")
     return ["evaluate", model, "--data", data], data
+
+
+def _too_few_patches(max_samples):
+    def make(case):
+        args = case.dubai_recipe() + ["--max-samples", max_samples]
+        return args, "tiny-spss"
+    return make
+
+
+def _too_few_proportion_images(case):
+    return case.proportions("x.png,0.2,0.3,0.5", "y.png,1,0,0"), case.tmp / "props.csv"
+
+
+def _headerless_proportions(case):
+    return case.proportions("y.png,1,0,0", header="x.png,0.2,0.3,0.5"), case.tmp / "props.csv"
+
+
+def _duplicate_image_names(case):
+    images = case.fixture("fake_dubai") / "Tile 1" / "images"
+    Image.open(images / "image_part_001.jpg").save(images / "image_part_001.png")
+    return case.dubai_recipe(), images
+
+
+def _evaluate_on_other_data(case):
+    from kerasweak.recipe import load_recipe
+
+    recipe = load_recipe(case.fixture("tiny_recipe")("spss"))
+    model = case.export(recipe=recipe, max_samples=None, test_patches=[0], test_sources=["Tile 9/images/image_part_001.jpg"])
+    return ["evaluate", model, "--data", case.fixture("fake_dubai")], model
 
 
 CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -> (CLI arguments, PATH))
@@ -219,21 +288,44 @@ CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -
     "keypoint-unknown-image-json": ("line 2: unknown image 'training.tif[9]'",
                                     _keypoints("points.json", '[\n {"image": "training.tif[9]", "class": "Background", '
                                                               '"x": 0, "y": 0}\n]')),
-    "keypoints-for-another-method": ("--keypoints needs a recipe of method spss_plus, not spss", _keypoints_for_another_method),
+    "keypoints-for-another-method": ("--keypoints needs a recipe of a method that trains on keypoints (spss_plus, points), not spss", _keypoints_for_another_method),
     "image-smaller-than-patch": ("image 96x72 is smaller than a 224x224 patch", _image_smaller_than_patch),
     "empty-data-folder": (DUBAI_HOW_TO, _empty_data_folder),
     "missing-data-folder": ("data folder does not exist", _missing_data_folder),
     "out-under-a-file": ("output folder is not writable (Not a directory)", _out_under_a_file),
     "predict-out-under-a-file": ("output folder is not writable (Not a directory)", _predict_out_under_a_file),
     "predict-out-is-a-folder": ("is a folder; --out takes the name of the PNG to write", _predict_out_is_a_folder),
+    "predict-tile-not-multiple-of-16": ("40 must be a multiple of 16 and at least 32",
+                                        _predict_tiling("--tile", 40, wrong="--tile")),
+    "predict-overlap-too-large": ("16 must be at least 0 and below half the tile (16)",
+                                  _predict_tiling("--tile", 32, "--overlap", 16, wrong="--overlap")),
+    "predict-out-wrong-extension": ("--format colour writes PNG; name the output mask.png",
+                                    _predict_with("--tile", 32, "--overlap", 8, out="mask.jpg")),
+    "predict-image-too-large": ("image 40000x30000 is above kerasweak's limit of 1000000000 pixels; cut it into parts",
+                                _predict_input(_huge_png)),
+    "predict-folder-without-images": ("no images here (png, jpg, tif, bmp, gif, webp)", _predict_input(_empty_folder)),
     "not-a-model": ("not a kerasweak model folder (no kerasweak.json)", _not_a_model),
     "broken-model-metadata": ("kerasweak.json is not valid JSON "
                               "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
                               _broken_model_metadata),
     "mask-free-model-to-evaluate": ("model was trained on proportions-csv data, which has no masks to score it against; "
-                                    "evaluate takes models of recipes on aerial-dubai, epfl-em, hippocampus",
+                                    "evaluate takes models trained on aerial-dubai, epfl-em, hippocampus, folder",
                                     _mask_free_model_to_evaluate),
     "size-model-on-other-data": (HIPPOCAMPUS_HOW_TO, _size_model_on_other_data),
+    "too-few-patches": ("2 patches split into train 2, validation 0, test 0; every part needs at least one patch "
+                        "(--max-samples 2 is too few)", _too_few_patches(2)),
+    "empty-validation-part": ("5 patches split into train 4, validation 0, test 1; every part needs at least one patch "
+                              "(--max-samples 5 is too few)", _too_few_patches(5)),
+    "proportions-too-few-images": ("2 images split into train 2, validation 0; every part needs at least one image",
+                                   _too_few_proportion_images),
+    "proportions-without-header": ("line 1 is data (x.png,0.2,0.3,0.5), not a header: the first line must be "
+                                   "'image,<class 1>,...,<class C>'", _headerless_proportions),
+    "proportions-conflicting-rows": ("line 3: x.png is listed again with other proportions (line 2)",
+                                     _proportions_row("x.png,1,0,0")),
+    "duplicate-image-names": ("two images named 'image_part_001' (image_part_001.jpg, image_part_001.png) share one mask",
+                              _duplicate_image_names),
+    "evaluate-on-other-data": ("the data differ from the run's: its test patch 0 was cut from Tile 9/images/image_part_001.jpg, "
+                               "here from Tile 1/images/image_part_001.jpg", _evaluate_on_other_data),
 }
 
 
@@ -258,6 +350,7 @@ def _files_in(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", CLI_ROWS)
 def test_bad_input_gets_one_line_naming_file_and_problem_and_leaves_nothing(tmp_path, request, row):
     case = Case(tmp_path, request)

@@ -44,6 +44,7 @@ def test_a_seed_is_claimed_once_and_a_dead_claim_is_taken_over(tmp_path, other_p
         (tmp_path / "live" / CLAIM).read_text())["pid"]
 
 
+@pytest.mark.slow
 def test_a_seed_claimed_elsewhere_is_left_to_its_process_and_the_last_to_finish_writes_results(
         tmp_path, fake_dubai, tiny_recipe, other_process):
     out = tmp_path / "out"
@@ -61,6 +62,7 @@ def test_a_seed_claimed_elsewhere_is_left_to_its_process_and_the_last_to_finish_
     assert "seed 0: finished earlier, skipping" in lines
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_setting_training_elsewhere_writes_a_partial_table(tmp_path, fake_dubai, other_process):
     recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
     out = tmp_path / "out"

@@ -16,6 +16,7 @@ def test_recipes_lists_the_packaged_recipes(tmp_path):
     assert "dubai-spss" in result.stdout and "dubai-benchmark" in result.stdout
 
 
+@pytest.mark.slow
 def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai, tiny_recipe):
     out = tmp_path / "out"
     result = kerasweak("recipe", tiny_recipe("spss"), "--data", fake_dubai, "--out", out, "--seeds", 2, cwd=tmp_path)
@@ -53,6 +54,7 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
     assert rerun_results["seeds"] == 2 and rerun_results["exported_seed"] == 1 - results["exported_seed"]
 
 
+@pytest.mark.slow
 def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_asks_for(tmp_path, fake_dubai, tiny_recipe):
     recipe = tiny_recipe(extends="dubai-benchmark", name="tiny-benchmark", train={"epochs": 1},
                          evaluation={"trimap_widths": [1, 3], "calibrate": True})
@@ -77,6 +79,7 @@ def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_a
     assert "calibrated to the validation proportions |" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_epfl, tiny_recipe):
     recipe = tiny_recipe(extends="em-spss-plus", name="tiny-em", keypoints={"fraction_of_images": 1.0})
     out = tmp_path / "out"
@@ -93,6 +96,7 @@ def test_tiny_em_spss_plus_recipe_reports_the_mitochondria_class(tmp_path, fake_
     assert (out / "figure.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_different_recipe_in_the_same_out_is_refused(tmp_path, fake_dubai, tiny_recipe):
     out = tmp_path / "out"
     (out).mkdir()
@@ -100,6 +104,7 @@ def test_a_different_recipe_in_the_same_out_is_refused(tmp_path, fake_dubai, tin
     assert_clean_error(kerasweak("recipe", tiny_recipe("pixel"), "--data", fake_dubai, "--out", out), "different recipe")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "colour", "small", "unwritable", "unknown-recipe", "not-a-model"])
 def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, fake_dubai, tiny_recipe, case):
     data, out, recipe, args = fake_dubai, tmp_path / "out", tiny_recipe("spss"), []
@@ -138,6 +143,7 @@ def test_bad_input_gets_one_clear_line_and_leaves_nothing(tmp_path, fake_dubai, 
     assert not (out / "results.json").exists() and not (out / "model").exists()
 
 
+@pytest.mark.slow
 def test_train_from_a_proportions_csv_without_masks_then_predict(tmp_path, tiny_recipe):
     rows = []
     for i in range(6):

@@ -3,9 +3,12 @@
 import json
 import shutil
 
+import pytest
 from PIL import Image
 
 from helpers import assert_clean_error, kerasweak
+
+pytestmark = pytest.mark.slow  # every test compares the tiny SEMEDA runs of the edge_runs fixture (about 70 s)
 
 
 def _pm(stat):

@@ -132,6 +132,7 @@ def test_wrong_class_count_in_header_is_an_error(tmp_path):
         read_proportions_csv(_write_csv(tmp_path, ["x.png,1,0,0"]), class_names=DUBAI_CLASSES)
 
 
+@pytest.mark.slow
 def test_real_aerial_dubai_gives_the_papers_1647_patches(shared_data):
     patches = read_dubai(find_dataset("aerial-dubai", shared_data))
     assert len(patches) == 1647

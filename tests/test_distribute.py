@@ -42,6 +42,7 @@ def assert_same_logs(one_device, two_replicas):
         np.testing.assert_allclose(two_replicas[name], values, rtol=LOSS_RTOL, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["spss", "pixel"])
 def test_two_replicas_give_the_losses_of_one_device(two_replicas, kind):
     """SPSS with ProportionLoss and the per-pixel CE U-Net: Keras divides each replica's mean loss by the replicas."""
@@ -52,6 +53,7 @@ def test_two_replicas_give_the_losses_of_one_device(two_replicas, kind):
     assert figures[kind]["two_replicas_max_weight_difference"] < WEIGHT_ATOL
 
 
+@pytest.mark.slow
 def test_the_size_train_step_on_two_replicas_equals_one_device_with_the_same_noise(two_replicas):
     """SizeSupervisedSegmenter's own train_step on two replicas.
 
@@ -72,6 +74,7 @@ def test_the_size_train_step_on_two_replicas_equals_one_device_with_the_same_noi
     assert abs(other - one) > 100 * LOSS_RTOL * one
 
 
+@pytest.mark.slow
 def test_a_recipe_runs_mirrored_end_to_end(two_replicas):
     """run_recipe(..., strategy="mirrored") on fake Aerial Dubai data: the SPSS recipe trains, scores and exports."""
     out = two_replicas[1] / "out"
@@ -105,6 +108,7 @@ def test_bad_strategy_input_is_a_one_line_error(monkeypatch, name, tf_config, me
         distribution_strategy(name)
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_multiworker_without_tf_config(monkeypatch, tmp_path):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     result = kerasweak("recipe", "dubai-spss", "--strategy", "multiworker", cwd=tmp_path)

@@ -66,6 +66,7 @@ def test_the_calibrated_cut_is_scored_from_the_same_class_maps_in_one_pass():
     assert "calibrated" not in evaluate_patches(model, patches)
 
 
+@pytest.mark.slow
 def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
     out = edge_runs["dubai-semeda"]
     results = json.loads((out / "results.json").read_text())
@@ -87,6 +88,7 @@ def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
     assert (out / "trimap.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section, message", [
     ("trimap_width = [1]", "[evaluation] trimap_width: unknown key (did you mean `trimap_widths`?); "
                            "known: e_measure, trimap_widths, calibrate"),

@@ -250,6 +250,7 @@ def test_spss_plus_trains_on_the_users_keypoints_instead_of_sampled_ones(tmp_pat
     assert targets["class_maps"][1].sum() == 0 and targets["class_maps"][0, 5, 8].tolist() == [0, 0, 1, 0, 0, 1]
 
 
+@pytest.mark.slow
 def test_recipe_trains_spss_plus_from_a_keypoints_file_of_whole_image_points(tmp_path, fake_epfl, tiny_recipe):
     """em-spss-plus on the fake EPFL stack (four 64×64 slices, patches of 32) from clicked points, not the masks."""
     from helpers import assert_clean_error, kerasweak

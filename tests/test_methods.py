@@ -16,6 +16,7 @@ def _loss(out, seed=0):
     return keras.saving.load_model(out / f"seed_{seed}" / "model.keras").loss
 
 
+@pytest.mark.slow
 def test_semeda_trains_with_one_frozen_cached_edge_net_per_run_and_the_recipes_lambdas(edge_runs):
     out = edge_runs["dubai-semeda"]
     edge_net = keras.saving.load_model(out / "semeda-aerial-dubai-6classes.keras").get_layer("semeda")
@@ -29,6 +30,7 @@ def test_semeda_trains_with_one_frozen_cached_edge_net_per_run_and_the_recipes_l
     assert results["seeds"] == 2 and results["config"]["recipe"]["semeda"]["edge_epochs"] == 1
 
 
+@pytest.mark.slow
 def test_sobel_and_ppce_train_with_their_losses(edge_runs):
     sobel = _loss(edge_runs["dubai-sobel"])
     assert isinstance(sobel, losses.SobelEdgeLoss) and sobel.lam == 2.0
@@ -67,6 +69,7 @@ def test_bad_section_keys_are_one_line_errors_naming_the_recipe(method, section,
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_em_semeda_trains_a_two_class_edge_net_for_the_single_sigmoid_output(tmp_path, fake_epfl, tiny_recipe):
     recipe = tiny_recipe(extends="em-semeda", name="tiny-em", train={"epochs": 1}, semeda={"edge_epochs": 1})
     out = tmp_path / "out"

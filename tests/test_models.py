@@ -41,6 +41,7 @@ def _trained_spss(steps=3):
     return model, patches, history
 
 
+@pytest.mark.slow
 def test_spss_trains_in_plain_compile_fit_and_segments_with_its_backbone():
     model, patches, history = _trained_spss(steps=8)
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -49,6 +50,7 @@ def test_spss_trains_in_plain_compile_fit_and_segments_with_its_backbone():
     np.testing.assert_allclose(model(patches.images[:2].astype("float32")), np.mean(maps, axis=(1, 2)), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_keras_round_trip_gives_identical_outputs(tmp_path):
     model, patches, _ = _trained_spss()
     path = tmp_path / "spss.keras"
@@ -59,6 +61,7 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path):
     assert isinstance(restored.loss, losses.ProportionLoss)
 
 
+@pytest.mark.slow
 def test_exported_savedmodel_maps_raw_pixels_to_class_maps_of_any_size(tmp_path):
     model, patches, _ = _trained_spss()
     segmenter = models.segmenter_of(model)
@@ -81,6 +84,7 @@ def _trained_spss_plus(steps=3, alpha=0.5):
     return model, patches, history
 
 
+@pytest.mark.slow
 def test_spss_plus_trains_on_both_losses_in_plain_compile_fit():
     model, patches, history = _trained_spss_plus(steps=8)
     assert {"proportions_loss", "class_maps_loss"} <= set(history.history)
@@ -92,6 +96,7 @@ def test_spss_plus_trains_on_both_losses_in_plain_compile_fit():
     np.testing.assert_allclose(outputs["proportions"], np.mean(outputs["class_maps"], axis=(1, 2)), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_spss_plus_keras_round_trip_gives_identical_outputs(tmp_path):
     model, patches, _ = _trained_spss_plus()
     model.save(tmp_path / "spss_plus.keras")

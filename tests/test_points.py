@@ -36,6 +36,7 @@ def test_points_take_the_sampling_settings_but_not_spss_plus_alpha():
         _recipe(alpha=0.5)
 
 
+@pytest.mark.slow
 def test_em_points_trains_through_the_cli_and_resumes(tmp_path, fake_epfl, tiny_recipe):
     recipe = tiny_recipe(extends="em-points", name="tiny-points", train={"epochs": 1})
     out = tmp_path / "out"

@@ -60,6 +60,7 @@ def _random_image(shape, seed=0):
     return np.clip(smooth.astype(int) + rng.integers(-40, 40, shape), 0, 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["em-slice", "dubai-tile"])
 def test_predict_writes_mask_and_overlay_of_a_whole_image_at_its_exact_size(tmp_path, request, kind):
     from kerasweak.data import DUBAI_CLASSES, DUBAI_PALETTE, EPFL_CLASSES, EPFL_PALETTE

@@ -39,12 +39,14 @@ def _inputs(first_comment, rng):
 
 def test_the_section_has_a_snippet_per_method():
     snippets = api_snippets()
-    assert len(snippets) == 4
-    for snippet, name in zip(snippets, ("build_spss", "build_spss_plus", "SizeSupervisedSegmenter", "SemedaLoss")):
+    assert len(snippets) == 5
+    for snippet, name in zip(snippets, ("build_spss", "build_spss_plus", "SizeSupervisedSegmenter", "SemedaLoss",
+                                        "from_logits=True")):
         assert name in snippet
 
 
-@pytest.mark.parametrize("index", range(4), ids=["spss", "spss_plus", "sizes", "semeda"])
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(5), ids=["spss", "spss_plus", "sizes", "semeda", "logits"])
 def test_snippet_runs_and_trains(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the SPSS snippet exports a SavedModel into the working folder
     snippet = api_snippets()[index]

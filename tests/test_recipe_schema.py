@@ -28,6 +28,7 @@ BAD_RECIPES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body, message", BAD_RECIPES)
 def test_each_bad_value_is_one_line_naming_the_recipe_and_the_key(tmp_path, body, message):
     recipe = tmp_path / "mine.toml"
@@ -37,11 +38,12 @@ def test_each_bad_value_is_one_line_naming_the_recipe_and_the_key(tmp_path, body
     assert result.returncode == 2 and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, message", [
     ('extends = "mine.toml"\nname = "mine"\n', "extends 'mine.toml', which extends it back (a cycle)"),
     ('name = "mine"\nmethod = "spss"\n', "dataset: missing (every recipe names its dataset)"),
-    ('name = "mine"\nmethod = "spss"\ndataset = "mars"\n', "unknown dataset 'mars'; known: aerial-dubai, epfl-em, hippocampus"),
-    ('name = "mine"\nmethod = "magic"\ndataset = "epfl-em"\n', "unknown method 'magic'; known: pixel, semeda, sizes, sobel, spss"),
+    ('name = "mine"\nmethod = "spss"\ndataset = "mars"\n', "unknown dataset 'mars'; known: aerial-dubai, epfl-em, hippocampus, folder, proportions-csv"),
+    ('name = "mine"\nmethod = "magic"\ndataset = "epfl-em"\n', "unknown method 'magic'; known: pixel, points, semeda, sizes, sobel, spss, spss_plus"),
     (b'name = "mine\xff"\n', "not UTF-8 text (byte 12)"),
 ])
 def test_whole_recipe_problems_are_one_line_errors(tmp_path, monkeypatch, text, message):

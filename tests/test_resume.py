@@ -12,6 +12,8 @@ import pytest
 
 from helpers import ENTRY_POINT, kerasweak, write_fake_dubai, write_recipe
 
+pytestmark = pytest.mark.slow  # every test trains the tiny recipe for 8 epochs through the CLI
+
 EPOCHS = 8
 RESUME_TOLERANCE = 1e-6  # absolute, on every test figure; measured difference: 0 (bit-identical)
 
@@ -38,13 +40,11 @@ def run(recipe, data, out, cwd):
 
 
 def completed_epochs(seed_dir):
-    """The epochs BackupAndRestore has saved (0 before the first); None while its file is being written."""
-    try:
-        return json.loads((seed_dir / "backup" / "training_metadata.json").read_text())["epoch"]
-    except FileNotFoundError:
-        return 0
-    except (json.JSONDecodeError, KeyError):
-        return None
+    """The epochs the newest backup snapshot holds (seed_K/backup/epoch_E.weights.h5; 0 before the first)."""
+    from kerasweak.backup import snapshots
+
+    found = snapshots(seed_dir / "backup")
+    return found[0][0] if found else 0
 
 
 def kill_mid_epoch(process, seed_dir, epoch):

@@ -79,6 +79,7 @@ def test_cosine_schedule_decays_to_zero_over_the_planned_steps():
     assert float(schedule(0)) == pytest.approx(1e-3) and float(schedule(21)) == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_a_self_training_round_runs_after_spss_and_resumes(tmp_path, fake_dubai, tiny_recipe):
     recipe = load_recipe(str(tiny_recipe("spss")))
     recipe["model"]["base_filters"] = 4

@@ -53,6 +53,7 @@ def test_semeda_net_shapes_and_replicate_border():
     np.testing.assert_allclose(np.sum(net(maps), axis=-1), 1.0, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_frozen_semeda_net_survives_a_keras_round_trip_and_fit(tmp_path):
     keras.utils.set_random_seed(0)
     patches = synthetic_patches(n=4, size=16, num_classes=3)
@@ -210,6 +211,7 @@ def test_edge_losses_serialise_with_their_edge_net():
         np.testing.assert_array_equal(old, new)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_loss", [lambda: losses.SemedaLoss(_edge_net()), lambda: losses.SobelEdgeLoss()])
 def test_edge_losses_fit_a_unet_and_reload_with_the_model(tmp_path, make_loss):
     keras.utils.set_random_seed(0)

@@ -123,6 +123,7 @@ def test_a_finished_stage_is_not_trained_again(tmp_path):
     assert second[1] == 3 and len(csv_column(tmp_path / "log.csv", "loss")) == 3
 
 
+@pytest.mark.slow
 def test_the_size_recipe_pretrains_fine_tunes_reports_both_and_exports(tmp_path, fake_hippocampus):
     out = tmp_path / "out"
     result = kerasweak("recipe", _recipe(tmp_path), "--data", fake_hippocampus, "--out", out)
@@ -140,6 +141,7 @@ def test_the_size_recipe_pretrains_fine_tunes_reports_both_and_exports(tmp_path,
     assert model.num_samples == 1 and model.backbone.output_shape[-1] == 1
 
 
+@pytest.mark.slow
 def test_sizes_from_a_csv_replace_the_mask_sizes_and_a_missing_one_is_a_clean_error(tmp_path, fake_hippocampus):
     patches = read_hippocampus(fake_hippocampus / "hippocampus")
     sizes = tmp_path / "sizes.csv"
@@ -156,6 +158,7 @@ def test_sizes_from_a_csv_replace_the_mask_sizes_and_a_missing_one_is_a_clean_er
     assert not (tmp_path / "out2" / "seed_0").exists()
 
 
+@pytest.mark.slow
 def test_an_m_sweep_runs_its_seeds_per_setting_writes_tables_and_plots_and_resumes(tmp_path, fake_hippocampus):
     recipe = _recipe(tmp_path, extends="hippocampus-size-sweep-m",
                      sweep={"values": [2, 4], "seeds": [2, 1], "plots": ["size_iou", "finetune_curves", "epoch_seconds", "miou"]})

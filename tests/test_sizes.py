@@ -69,6 +69,7 @@ def _expected_size_loss(logits, target, draws=2000):
     return float(np.mean((target - object_size(y).numpy()) ** 2))
 
 
+@pytest.mark.slow
 def test_descending_the_sampled_gradient_lowers_the_expected_size_loss():
     """Free logits, no network: samples from σ(3) are mostly foreground, too large for size 4."""
     logits = tf.Variable(np.full((1, 12, 12, 1), 3.0, "float32"))
@@ -104,6 +105,7 @@ def _fitted(tmp_path):
     return model, images, history
 
 
+@pytest.mark.slow
 def test_fit_reports_size_error_and_iou_and_round_trips(tmp_path):
     model, images, history = _fitted(tmp_path)
     assert {"loss", "mask_loss", "size_error", "iou", "val_size_error", "val_iou"} <= set(history.history)

@@ -14,6 +14,7 @@ from kerasweak.runner import run_recipe
 from helpers import kerasweak, row_values, write_recipe, write_sweep
 
 
+@pytest.mark.slow
 def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resumes(tmp_path, fake_dubai):
     recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
     out = tmp_path / "out"
@@ -40,6 +41,7 @@ def test_a_two_value_noise_sweep_writes_each_setting_the_table_and_plot_and_resu
     assert rerun.stdout.count("finished earlier, skipping") == 2 and ": running" not in rerun.stdout
 
 
+@pytest.mark.slow
 def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp_path, fake_dubai):
     """A setting missing a seed's metrics.json, or its results.json, is run again; its trained seed is not retrained."""
     recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
@@ -67,6 +69,7 @@ def test_a_sweep_rerun_completes_unfinished_settings_and_skips_finished_ones(tmp
                                                                        "noise_10: finished earlier, skipping"]
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_the_table_so_far_before_training_a_setting_and_the_full_table_after(tmp_path, fake_dubai):
     """A long sweep's finished settings are tabulated (marked partial) before the next setting starts training."""
     recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0])
@@ -137,6 +140,7 @@ def test_a_sweep_over_an_unknown_parameter_is_refused(tmp_path):
         run_recipe(recipe, out=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_two_setting_lambda_sweep_trains_each_setting_with_its_lambdas_and_tabulates_them(edge_runs):
     import keras
 
@@ -152,6 +156,7 @@ def test_a_two_setting_lambda_sweep_trains_each_setting_with_its_lambdas_and_tab
     assert [s["value"] for s in settings] == [[0, 0, 0], [4, 2, 0]] and (out / "sweep.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_sweep_over_labelled_override_tables_runs_each_in_its_labels_folder(tmp_path, fake_dubai):
     from kerasweak.compare import read_runs
 

@@ -4,7 +4,7 @@ import keras
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.training import ResumedEarlyStopping
+from kerasweak.training import ResumedEarlyStopping, patience_exhausted
 
 MODEL = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
 
@@ -38,3 +38,14 @@ def test_plain_early_stopping_restarts_its_count_at_a_resume():
     assert stopping_epoch(keras.callbacks.EarlyStopping(patience=3), values) == 3
     assert stopping_epoch(keras.callbacks.EarlyStopping(patience=3), values[2:], first_epoch=2) == 5
     assert stopping_epoch(ResumedEarlyStopping(values[:2], patience=3), values[2:], first_epoch=2) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.sampled_from([0.1, 0.2, 0.3, 0.4, 0.5]), min_size=1, max_size=30),
+       patience=st.integers(1, 6), mode=st.sampled_from(["min", "max"]))
+def test_a_stage_killed_after_its_early_stop_is_not_trained_further(values, patience, mode):
+    """A log ending with the epoch Keras's EarlyStopping stopped at (killed before done.json) trains no more; others do."""
+    uninterrupted = stopping_epoch(keras.callbacks.EarlyStopping(monitor="val_loss", mode=mode, patience=patience), values)
+    last_logged = len(values) if uninterrupted is None else uninterrupted + 1
+    for logged in range(last_logged + 1):
+        assert patience_exhausted(values[:logged], patience, mode) == (logged - 1 == uninterrupted)

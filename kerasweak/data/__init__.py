@@ -3,6 +3,8 @@
 from .dataset import IGNORE_LABEL, PatchSet, split_indices
 from .degrade import clustered_proportions, degrade_proportions, noisy_proportions
 from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
+from .folder import read_folder
+from .folder_stream import Folder, load_folder
 from .epfl import EPFL_CLASSES, EPFL_PALETTE, read_epfl, read_epfl_png, read_epfl_tiff
 from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, read_hippocampus, split_hippocampus
 from .images import read_image, read_mask
@@ -21,5 +23,5 @@ __all__ = [
     "split_hippocampus", "read_image", "read_mask", "read_keypoints_file", "read_patch_keypoints",
     "keypoint_arrays", "sample_keypoints",
     "DATASETS", "Dataset", "get_dataset", "read_dataset", "read_patches", "read_test_patches", "recipe_split", "find_dataset", "make_dataset", "proportions_from_masks", "read_proportions_csv", "read_proportions_dataset",
-    "synthetic_patches", "read_sizes_csv", "sizes_for_sources",
+    "synthetic_patches", "read_sizes_csv", "sizes_for_sources", "Folder", "load_folder", "read_folder",
 ]

@@ -22,6 +22,8 @@ class PatchSet:
     source_shapes: {source: (height, width)} of every whole image read (max_samples drops patches, not these).
     sizes: (N,) float32 object sizes (2 · max Chebyshev distance) for size supervision; None if not given.
     keypoints: per patch, a (k, 4) int32 array of user keypoints (row, col, channel, label); None to sample them from the masks.
+    split: per patch "train", "val" or "test" (a split by source image, e.g. a generic folder's split.csv);
+        None to split the patches at random (registry.recipe_split).
     """
 
     images: np.ndarray
@@ -34,6 +36,7 @@ class PatchSet:
     source_shapes: dict = field(default_factory=dict)
     sizes: np.ndarray | None = None
     keypoints: list | None = None
+    split: np.ndarray | None = None
 
     def __len__(self):
         return len(self.images)
@@ -55,6 +58,7 @@ class PatchSet:
             source_shapes=self.source_shapes,
             sizes=None if self.sizes is None else self.sizes[index],
             keypoints=None if self.keypoints is None else [self.keypoints[i] for i in index],
+            split=None if self.split is None else self.split[index],
         )
 
 
@@ -70,3 +74,12 @@ def split_indices(n, test_fraction=0.2, val_fraction=0.1, seed=0):
     test, rest = order[:n_test], order[n_test:]
     n_val = int(round(len(rest) * val_fraction))
     return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)
+
+
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def split_of(parts):
+    """(train, val, test) index arrays of a per-patch array of "train", "val" and "test" (PatchSet.split)."""
+    parts = np.asarray(parts)
+    return tuple(np.flatnonzero(parts == part) for part in SPLIT_PARTS)

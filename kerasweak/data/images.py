@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import KerasweakError
 
@@ -40,8 +40,12 @@ def _open(path):
 
 
 def read_image(path, channels=3):
-    """Read an image as uint8 (H, W, channels): 3 = RGB, 1 = grayscale."""
-    img = _open(path)
+    """Read an image as uint8 (H, W, channels): 3 = RGB, 1 = grayscale; turned upright by its EXIF orientation.
+
+    Cameras store a portrait photo as landscape pixels plus an EXIF orientation;
+    viewers, and the masks drawn on them, show it turned.
+    """
+    img = ImageOps.exif_transpose(_open(path))
     array = np.asarray(img.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
     return array if channels == 3 else array[..., None]
 

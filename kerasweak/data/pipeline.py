@@ -23,7 +23,7 @@ def shuffle_by_epoch(elements, seed, epoch):
     """Dataset of the slices of `elements` (arrays with one first axis) in an order fixed by (seed, epoch) alone.
 
     `epoch` is a variable read as each epoch starts (an EpochCounter's). A run
-    resumed at epoch k (BackupAndRestore) then sees the batches an uninterrupted
+    resumed at epoch k (kerasweak.backup) then sees the batches an uninterrupted
     run sees at epoch k, which `Dataset.shuffle`'s reshuffling (counted from the
     dataset's creation) would not give. Stateless, so it also runs under op determinism.
     """

@@ -6,6 +6,7 @@ then one row per image: its path (relative to the CSV file) and its proportions.
 
 import csv
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,10 @@ def proportions_from_masks(masks, num_classes, ignore_label=IGNORE_LABEL):
 def read_proportions_csv(path, class_names=None):
     """Return (image paths, (N, C) float32 proportions, class names) from a CSV.
 
-    The header names at least two classes; rows must have one value per class,
-    be finite, non-negative and sum to 1 within 0.01; each violation is an
+    The header names at least two classes (a first row naming a file and then
+    numbers is data, not a header); rows must have one value per class, be
+    finite, non-negative and sum to 1 within 0.01; an image listed twice must
+    have the same proportions (the repeat is dropped). Each violation is an
     error naming the file and the row.
     """
     path = Path(path)
@@ -50,11 +53,14 @@ def read_proportions_csv(path, class_names=None):
         raise KerasweakError("no proportion rows: expected a header 'image,<class>,...' and one row per image", path)
     header = [cell.strip() for cell in rows[0]]
     names = header[1:]
+    if names and all(_is_number(name) for name in names) and (Path(header[0]).suffix or (path.parent / header[0]).is_file()):
+        raise KerasweakError(f"line 1 is data ({','.join(header)}), not a header: the first line must be "
+                             "'image,<class 1>,...,<class C>'", path)
     if class_names is not None and len(names) != len(class_names):
         raise KerasweakError(f"header has {len(names)} classes, expected {len(class_names)} ({', '.join(class_names)})", path)
     if len(names) < 2:
         raise KerasweakError(f"header must name at least 2 classes after 'image', found {len(names)}", path)
-    images, values = [], []
+    images, values, seen = [], [], {}
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise KerasweakError(f"line {line}: {len(row) - 1} proportions, expected {len(names)}", path)
@@ -68,9 +74,25 @@ def read_proportions_csv(path, class_names=None):
             raise KerasweakError(f"line {line}: proportions must not be negative", path)
         if abs(sum(props) - 1.0) > SUM_TOLERANCE:
             raise KerasweakError(f"line {line}: proportions sum to {sum(props):.4f}, not 1", path)
-        images.append(path.parent / row[0].strip())
+        image = Path(os.path.normpath(path.parent / row[0].strip()))
+        if image in seen:
+            earlier_line, earlier = seen[image]
+            if earlier != props:
+                raise KerasweakError(f"line {line}: {row[0].strip()} is listed again with other proportions "
+                                     f"(line {earlier_line})", path)
+            continue
+        seen[image] = (line, props)
+        images.append(image)
         values.append(props)
     return images, np.asarray(values, dtype=np.float32), names
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def read_proportions_dataset(csv_path, patch_size=224, channels=3, palette=None):

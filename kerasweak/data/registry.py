@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import KerasweakError
-from .dataset import split_indices
+from .dataset import split_indices, split_of
 from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
 from .epfl import EPFL_CLASSES, EPFL_PALETTE, read_epfl
+from .folder import read_folder_dataset
 from .hippocampus import HIPPOCAMPUS_CLASSES, HIPPOCAMPUS_PALETTE, read_hippocampus
 from .proportions import read_proportions_dataset
+from .splits import split_patches
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ DATASETS = {dataset.name: dataset for dataset in (
             "download Task04_Hippocampus of the Medical Segmentation Decathlon (medicaldecathlon.com) "
             "and pass --data to the folder holding imagesTr/ and labelsTr/",
             tuple(HIPPOCAMPUS_CLASSES), tuple(map(tuple, HIPPOCAMPUS_PALETTE.tolist()))),
+    Dataset("folder", read_folder_dataset, ("dataset.toml",),
+            how_to_get="pass --data to a generic dataset folder: dataset.toml naming the classes, images/, and masks/ "
+                       "or label CSVs (docs/data.md; `kerasweak check-data DIR` checks one)"),
     Dataset("proportions-csv", _read_proportions_csv,
             how_to_get="give a CSV 'image,<class 1>,…' to `kerasweak train-proportions` (it is not found in a folder)",
             has_masks=False),
@@ -134,13 +139,23 @@ def read_patches(recipe, data=None, max_samples=None):
     return read_dataset(recipe["dataset"], recipe["data"], data, max_samples)
 
 
-def recipe_split(recipe, num_patches):
-    """(train, validation, test) indices of a recipe's split of `num_patches` patches ([data] fractions and seed)."""
-    split = recipe["data"]
-    return split_indices(num_patches, split["test_fraction"], split["val_fraction"], split["split_seed"])
+def recipe_split(recipe, patches):
+    """(train, validation, test) indices of a recipe's split of `patches` (a PatchSet, or a number of patches).
+
+    A PatchSet that carries its own split (PatchSet.split: a generic folder's,
+    by image) keeps it; otherwise the patches are split by the recipe's [data]
+    split rule (kerasweak.data.splits), fractions and seed.
+    """
+    if getattr(patches, "split", None) is not None:
+        return split_of(patches.split)
+    data = recipe["data"]
+    if isinstance(patches, int):  # a number of patches: the papers' random split
+        return split_indices(patches, data["test_fraction"], data["val_fraction"], data["split_seed"])
+    return split_patches(patches.sources, data["split"], data["test_fraction"], data["val_fraction"], data["split_seed"],
+                         gap=data["block_gap"])
 
 
 def read_test_patches(recipe, data=None, max_samples=None):
     """The test patches of the recipe's split, as a run with these options scored them."""
     patches = read_patches(recipe, data, max_samples)
-    return patches.subset(recipe_split(recipe, len(patches))[2])
+    return patches.subset(recipe_split(recipe, patches)[2])

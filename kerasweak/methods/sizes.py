@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import make_dataset
 from ..data.pipeline import EpochCounter
+from ..errors import KerasweakError
 from ..models import SizeSupervisedSegmenter
 from ..schema import INT, NUMBER, Section, Setting, at_least, positive
 from ..training import fit_stage, make_optimizer, set_precision
@@ -36,6 +37,9 @@ class Sizes(Method):
         Returns (model, seconds, extra metrics): `evaluate(model)`'s test figures
         after pre-training, prefixed "pretrain_", and each stage's epochs and time.
         """
+        if train.sizes is None:
+            raise KerasweakError("method sizes needs an object size per patch: binary masks, or sizes.csv with every "
+                                 "image exactly one patch of [data] patch_size", recipe["name"])
         keras.utils.set_random_seed(seed)
         cfg, sizes = recipe["train"], recipe["sizes"]
         set_precision(recipe)
