@@ -174,6 +174,7 @@ def _files_in(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", ERRORS)
 def test_bad_folder_gets_one_line_and_leaves_nothing(tmp_path, row):
     problem, make, change = ERRORS[row]
@@ -190,6 +191,7 @@ def test_bad_folder_gets_one_line_and_leaves_nothing(tmp_path, row):
         assert (tmp_path / "data" / "keypoints.csv").exists() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", WARNINGS)
 def test_check_data_warns_in_one_line_and_exits_0(tmp_path, row):
     problem, change = WARNINGS[row]
@@ -201,6 +203,7 @@ def test_check_data_warns_in_one_line_and_exits_0(tmp_path, row):
     assert result.stdout.rstrip().endswith("0 errors, 1 warnings")
 
 
+@pytest.mark.slow
 def test_check_data_lists_every_error_and_exits_2(tmp_path):
     root = write_folder(tmp_path / "data", masks="index", proportions=True)
     _mask(7)(root)

@@ -70,6 +70,7 @@ def test_train_sizes_on_a_sizes_csv(tmp_path):
     assert "image_iou" in results["per_seed"][0]
 
 
+@pytest.mark.slow
 def test_keypoint_exports_give_the_same_keypoints_csv(tmp_path):
     folder = write_folder(tmp_path / "data", masks=None, proportions=True)
     assert kerasweak("convert", "label-studio", label_studio_export(folder, POINTS), folder).returncode == 0
@@ -116,6 +117,7 @@ def test_images_of_any_case_exif_orientation_and_16_bit_grey(tmp_path):
     assert patches.images.shape == (4, 32, 32, 1)
 
 
+@pytest.mark.slow
 def test_check_data_summarises_a_good_folder(tmp_path):
     folder = write_folder(tmp_path / "data", masks="index", proportions=True)
     result = kerasweak("check-data", folder)
@@ -127,6 +129,7 @@ def test_check_data_summarises_a_good_folder(tmp_path):
     assert result.stdout.rstrip().endswith("0 errors, 0 warnings")
 
 
+@pytest.mark.slow
 def test_train_says_which_label_file_is_missing(tmp_path):
     folder = write_folder(tmp_path / "data", masks=None, proportions=True)
     result = kerasweak("train", "spss-plus", folder, "--out", tmp_path / "out", *TINY)
@@ -146,6 +149,7 @@ def test_spss_trains_on_proportions_without_masks(tmp_path):
     assert (tmp_path / "out" / "model" / "kerasweak.json").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["aerial-dubai"])
 def test_convert_then_load_gives_the_built_in_readers_patches(tmp_path, name):
     """One real Aerial Dubai tile (../shared/data, present in CI beside the clone): same patches, proportions and split."""

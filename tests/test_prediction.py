@@ -82,6 +82,7 @@ def test_legend_shows_every_class_colour():
     assert {tuple(int(v) for v in c) for c in DUBAI_PALETTE} <= colours
 
 
+@pytest.mark.slow
 def test_a_folder_and_a_glob_predict_every_image_with_a_progress_line_each(tiny_model, tmp_path):
     images = tmp_path / "images"
     images.mkdir()

@@ -66,6 +66,7 @@ print(json.dumps(loaded))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imports", ["import kerasweak\nimport keras", "import keras\nimport kerasweak",
                                      "import kerasweak\nimport tensorflow\nimport keras"],
                          ids=["kerasweak-then-keras", "keras-then-kerasweak", "kerasweak-then-tensorflow"])

@@ -75,6 +75,7 @@ def test_tfsm_layer_serves_the_export_inside_a_keras_model(exported):
     np.testing.assert_allclose(served["probabilities"], np.asarray(model(_edge_padded(image)))[:, :40, :24], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SAVED_MODEL_CLI.exists(), reason="saved_model_cli is not in this environment")
 def test_saved_model_cli_shows_the_three_signatures(exported):
     _, path = exported
