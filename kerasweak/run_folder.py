@@ -78,8 +78,8 @@ def check_same_config(path, config):
         try:
             earlier = config_fingerprint(json.loads(path.read_text()))
         except KerasweakError as err:
-            raise KerasweakError(f"holds a run whose recipe this kerasweak no longer reads ({err.problem}); use another --out",
-                                 path.parent) from None
+            raise KerasweakError(f"holds a run with a different recipe, which this kerasweak cannot read ({err.problem}); "
+                                 "use another --out", path.parent) from None
         if earlier != config_fingerprint(config):
             raise KerasweakError("holds a run with a different recipe or options; use another --out", path.parent)
     else:

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from helpers import ENTRY_POINT
 
 CHROMIUM = os.environ.get("KERASWEAK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("KERASWEAK_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -124,7 +125,7 @@ def quit_chrome(driver):
 def annotate_process(folder, *args):
     """A `kerasweak annotate FOLDER --port 0` subprocess and the address it printed."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "kerasweak.cli.main", "annotate", str(folder), *args],
+    proc = subprocess.Popen([str(ENTRY_POINT), "annotate", str(folder), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 120
     line = ""

@@ -2,11 +2,11 @@
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from helpers import ENTRY_POINT
 from annotate_helpers import read_csv, request, start_server, stop_server, write_folder
 
 
@@ -174,7 +174,7 @@ def test_cli_refuses_a_second_server(tmp_path):
     try:
         assert url.startswith("http://127.0.0.1:")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        second = subprocess.run([sys.executable, "-m", "kerasweak.cli.main", "annotate", str(folder), "--port", "0"],
+        second = subprocess.run([str(ENTRY_POINT), "annotate", str(folder), "--port", "0"],
                                 capture_output=True, text=True, env=env, timeout=300)
         assert second.returncode == 2
         assert second.stderr.strip().splitlines()[-1] == (f"error: {folder}: another `kerasweak annotate` (pid {proc.pid} "

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import ENTRY_POINT
 from annotate_helpers import (annotate_process, chrome, chromium_available, quit_chrome, read_csv, start_server, stop_server,
                               write_folder)
 
@@ -266,7 +267,7 @@ def test_labels_made_in_the_page_train_a_model_end_to_end(tmp_path, browser):
     assert [row[:2] for row in keypoint_rows(folder)] == [[f"img{i}.png", c] for i in range(4) for c in ("cell", "background")]
     saved = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    run = subprocess.run([sys.executable, "-m", "kerasweak.cli.main", "train", "spss-plus", str(folder), "--out",
+    run = subprocess.run([str(ENTRY_POINT), "train", "spss-plus", str(folder), "--out",
                           str(tmp_path / "out"), "--epochs", "1", "--patch-size", "32", "--batch-size", "2",
                           "--base-filters", "2"], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
