@@ -67,7 +67,7 @@ def recipe_command(name, data, out, epochs, seeds, max_samples, sizes_csv, keypo
     if results is None:
         return  # another process running the same command writes the results
     click.echo(open(os.path.join(out, "results.md")).read())
-    made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png and model/"
+    made = "sweep.png and one folder per setting" if "sweep" in results else "figure.png, loss.png and model/"
     click.echo(f"wrote {out}/results.json, results.md, {made}")
 
 
@@ -116,7 +116,13 @@ def compare_command(outs, out, figure, data, patches):
 @click.option("--tile", default=448, show_default=True, help="Tile size: a multiple of 16, at least 32.")
 @click.option("--overlap", default=64, show_default=True, help="Overlap between tiles, blended: 0 <= overlap < tile/2.")
 def predict_command(model, images, out, fmt, tile, overlap):
-    """Segment IMAGES (files, folders or quoted globs; any size) with an exported MODEL."""
+    """Segment IMAGES (files, folders or quoted globs; any size) with an exported MODEL.
+
+    A MODEL trained on whole images without masks (proportions only) records its
+    working scale: each image is resized to it (longer side = the patch side),
+    predicted whole, and its class maps resized back bilinearly to the native
+    size before the argmax; --tile and --overlap are then unused.
+    """
     from kerasweak.prediction import predict_files
 
     written = predict_files(model, images, out, fmt=fmt, tile=tile, overlap=overlap, echo=click.echo)
@@ -128,10 +134,19 @@ def predict_command(model, images, out, fmt, tile, overlap):
 @click.option("--data", type=click.Path(), help="Dataset folder (default: $KERASWEAK_DATA, then ../shared/data).")
 @click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True)
 def evaluate_command(model, data, split):
-    """Evaluate an exported MODEL on its dataset's test split (or all patches)."""
+    """Evaluate an exported MODEL on its dataset's test split (or all patches).
+
+    Also writes MODEL_confusion_SPLIT.png beside the MODEL folder: the
+    row-normalised confusion matrix (each cell its fraction of the true class and its pixel count).
+    """
+    from kerasweak.evaluation import confusion_figure
     from kerasweak.inference import evaluate_export
 
     scores = evaluate_export(model, data=data, split=split)
+    model_folder = os.path.abspath(model).rstrip(os.sep)
+    figure = f"{model_folder}_confusion_{split}.png"
+    confusion_figure(figure, scores["confusion_matrix"], list(scores["iou"]),
+                     title=f"{os.path.basename(model_folder)}, {split} split: rows sum to 1")
     e_measure = f"  E-measure {100 * scores['e_measure']:.1f}" if "e_measure" in scores else ""
     click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}{e_measure}")
     for name in scores["f1"]:
@@ -146,6 +161,7 @@ def evaluate_command(model, data, split):
     for region, by_width in scores.get("trimap_miou", {}).items():
         figures = "  ".join(f"w={width} {_percent(miou)}" for width, miou in by_width.items())
         click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")
+    click.echo(f"wrote {figure} (confusion matrix, rows normalised to the true class)")
 
 
 def _patch_size(ctx, param, value):

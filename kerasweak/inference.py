@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DATASETS, get_dataset, read_patches, read_test_patches
+from .data import DATASETS, find_dataset, get_dataset, read_patches, read_test_patches
 from .errors import KerasweakError
-from .evaluation import evaluate_patches
+from .evaluation import evaluate_patches, evaluate_whole_images
 from .io import atomic_path
 from .models import segmenter_of
 from .recipe import normalise_recipe
@@ -25,9 +25,24 @@ def export_metadata(recipe, patches, model, class_bias=None, test_patches=None):
     return {**calibration, **(test_patches or {}), "method": recipe["method"], "recipe": recipe, "dataset": recipe["dataset"],
             "class_names": patches.class_names, "palette": np.asarray(patches.palette).tolist(),
             "num_outputs": int(segmenter_of(model).output_shape[-1]),
-            "patch_size": recipe["data"]["patch_size"], "channels": int(patches.images.shape[-1]),
+            "patch_size": recipe["data"]["patch_size"], "working_scale": working_scale(patches),
+            "channels": int(patches.images.shape[-1]),
             "split": recipe["data"], "input": "raw pixel values 0-255, (batch, H, W, channels) of any H and W: float32 "
                                                "(signature serve) or uint8 (serve_uint8); output probabilities"}
+
+
+def working_scale(patches):
+    """{"longer_side": L, "patch": [H, W]} for whole images scaled into H×W patches (PatchSet.valid), else None.
+
+    Such a model learnt its images at that scale, so `predict` and `evaluate`
+    scale each image the same way (fitted into H×W, longer side L for a square
+    patch), predict, and resize the class maps back (kerasweak.scaling).
+    None: the model ran at native scale.
+    """
+    if patches.valid is None:
+        return None
+    shape = [int(side) for side in patches.valid.shape[1:3]]
+    return {"longer_side": max(shape), "patch": shape}
 
 
 def export_segmenter(model, path, metadata):
@@ -92,6 +107,8 @@ def evaluate_export(model_path, data=None, split="test"):
         raise KerasweakError(f"model was trained on {metadata['dataset']} data, which has no masks to score it against; "
                              f"evaluate takes models trained on {scored}", model_path)
     recipe = normalise_recipe(metadata["recipe"], model_path, stored=True)
+    if metadata.get("working_scale"):
+        return evaluate_at_working_scale(predict_fn, metadata, recipe, data, split)
     evaluation = recipe["evaluation"]
     max_samples = metadata.get("max_samples")
     if split == "test" and "test_patches" in metadata:
@@ -100,3 +117,34 @@ def evaluate_export(model_path, data=None, split="test"):
         patches = (read_test_patches if split == "test" else read_patches)(recipe, data, max_samples)
     return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
                             class_bias=metadata.get("class_bias"))
+
+
+def evaluate_at_working_scale(predict_fn, metadata, recipe, data, split):
+    """evaluate_export for an export with a working scale: the test (or all) whole images of a folder with masks.
+
+    The test images are those the export records, else the recipe's split by
+    image; each is scored at every native pixel (evaluation.evaluate_whole_images).
+    """
+    from .data.folder import image_parts, read_labels
+    from .data.folder_files import decode_image, decode_mask
+
+    labels = read_labels(find_dataset(recipe["dataset"], data))
+    if labels.masks is None:
+        raise KerasweakError("no masks/ to score the model against; evaluate needs the images' masks", labels.root)
+    if split == "all":
+        names = list(labels.images)
+    elif "test_sources" in metadata:
+        names = list(dict.fromkeys(metadata["test_sources"]))
+    else:
+        names = [name for name, part in image_parts(labels, recipe["data"]).items() if part == "test"]
+    missing = [name for name in names if name not in labels.images]
+    if missing:
+        raise KerasweakError(f"no image {missing[0]} here, a test image of the run", labels.root / "images")
+
+    def pairs():
+        for name in names:
+            image = decode_image(labels.images[name], labels.spec.channels)
+            yield image, decode_mask(labels.masks[name], labels.spec, image.shape[:2])
+
+    return evaluate_whole_images(predict_fn, pairs(), metadata["class_names"], metadata["working_scale"],
+                                 metadata.get("class_bias"))

@@ -5,6 +5,7 @@ and the temporary folder a killed process leaves is removed by the next write
 of the same file.
 """
 
+import csv
 import errno
 import glob
 import json
@@ -117,6 +118,14 @@ def write_text(path, text):
 
 def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def csv_column(path, column):
+    """The float values of one column of a CSV log; [] if the file does not exist yet."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
 
 
 def check_writable(directory):

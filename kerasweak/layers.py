@@ -19,6 +19,8 @@ class ProportionHead(keras.layers.Layer):
     from_logits=True takes logits and pools their `class_probabilities`, so a
     logits backbone (build_unet(..., activation=None)) still gives proportions.
     Computed in float32 even under a mixed-precision policy.
+    `validity` (B, H, W), 1 on the image and 0 on padding, pools the valid
+    pixels only: Σ valid·p / Σ valid (a whole image scaled into a padded patch).
     """
 
     def __init__(self, from_logits=False, **kwargs):
@@ -26,12 +28,15 @@ class ProportionHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.from_logits = bool(from_logits)
 
-    def call(self, class_maps):
+    def call(self, class_maps, validity=None):
         maps = class_probabilities(class_maps) if self.from_logits else ops.cast(class_maps, "float32")
-        return ops.mean(maps, axis=(1, 2))
+        if validity is None:
+            return ops.mean(maps, axis=(1, 2))
+        weights = ops.expand_dims(ops.cast(validity, "float32"), -1)
+        return ops.sum(maps * weights, axis=(1, 2)) / ops.maximum(ops.sum(weights, axis=(1, 2)), 1.0)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[-1])
+    def compute_output_shape(self, class_maps_shape, validity_shape=None):
+        return (class_maps_shape[0], class_maps_shape[-1])
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .data.dataset import IGNORE_LABEL
+from .constants import IGNORE_LABEL
 from .layers import SemedaNet, class_probabilities
 from .ops.edges import sobel_edges
 

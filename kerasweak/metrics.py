@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .data.dataset import IGNORE_LABEL
+from .constants import IGNORE_LABEL
 from .ops.edges import boundary_band
 
 
@@ -151,7 +151,7 @@ class MeanIoU(keras.metrics.Metric):
         return ops.mean(ops.where(union > 0, tp / ops.maximum(union, 1.0), 0.0))
 
     def reset_state(self):
-        self.matrix.assign(ops.zeros_like(self.matrix))
+        self.matrix.assign(ops.zeros(self.matrix.shape, dtype=self.matrix.dtype))
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "ignore_label": self.ignore_label,
@@ -218,7 +218,7 @@ def trimap_confusions(labels, predictions, num_classes, widths, ignore_label=IGN
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     result = {}
     for width in widths:
-        band = boundary_band(labels, width).numpy()
+        band = ops.convert_to_numpy(boundary_band(labels, width))
         result[width] = {region: confusion_matrix(np.where(inside, labels, ignore_label), predictions, num_classes, ignore_label)
                          for region, inside in (("boundary", band), ("non_boundary", ~band))}
     return result

@@ -3,10 +3,10 @@
 The command builds a recipe (dataset "folder", the method, the schema's
 defaults, the options given), checks that DIR holds the labels the method
 needs, and runs it with kerasweak.runner.run_recipe, so the outputs (results,
-figure, model/, resume by rerunning) are a recipe run's. It adds OUT/split.csv
-(which image went where) and OUT/loss.png (the loss curves of each seed).
-A folder without masks (proportions only) has nothing to score against: the
-method trains and exports model/, and results.json reports the training run.
+figure, loss.png, model/, resume by rerunning) are a recipe run's. It adds
+OUT/split.csv (which image went where). A folder without masks (proportions
+only) has nothing to score against: the method trains and exports model/,
+results.json reports the training run and loss.png its loss curves.
 """
 
 import csv
@@ -14,12 +14,10 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .data.folder import image_parts, read_folder, read_labels
 from .errors import KerasweakError
 from .methods import METHODS
-from .io import check_writable, write_json, write_text
+from .io import check_writable, csv_column, write_json, write_text
 from .recipe import normalise_recipe
 
 METHOD_NAMES = {name.replace("_", "-"): name for name in METHODS}  # command-line names: spss-plus for spss_plus
@@ -82,37 +80,6 @@ def split_text(parts):
     return buffer.getvalue()
 
 
-def loss_figure(out):
-    """OUT/loss.png: training and validation loss per epoch of every stage of every seed (their log.csv files)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .figures import _save
-    from .training import csv_column
-
-    logs = sorted(Path(out).glob("seed_*/**/log.csv")) + sorted(Path(out).glob("seed_*/log.csv"))
-    logs = sorted(set(logs))
-    if not logs:
-        return None
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for log in logs:
-        stage = str(log.parent.relative_to(out))
-        for column, style in (("loss", "-"), ("val_loss", "--")):
-            values = csv_column(log, column)
-            if values:
-                ax.plot(np.arange(1, len(values) + 1), values, style, marker="o", markersize=3, label=f"{stage} {column}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(f"{Path(out).name}: loss per epoch", fontsize=9)
-    fig.tight_layout()
-    _save(fig, Path(out) / "loss.png")
-    return Path(out) / "loss.png"
-
-
 def train_folder(method, folder, out, epochs=None, seeds=1, patch_size=None, batch_size=None, base_filters=None,
                  max_samples=None, strategy=None, deterministic=False, echo=print, verbose="auto"):
     """`kerasweak train`: run `method` on the generic folder; return results.json's content (None if others still train)."""
@@ -141,7 +108,6 @@ def train_folder(method, folder, out, epochs=None, seeds=1, patch_size=None, bat
         results = run_recipe(recipe, data=folder, out=out, seeds=seeds, max_samples=max_samples, echo=echo,
                              deterministic=deterministic, strategy=strategy, verbose=verbose)
     write_text(out / "split.csv", split_text(parts))
-    loss_figure(out)
     return results
 
 
@@ -151,7 +117,7 @@ def train_mask_free(recipe, folder, out, labels, seeds, max_samples, echo, verbo
     from .inference import export_metadata, export_segmenter
     from .methods import get_method
     from .run_folder import check_same_config
-    from .training import csv_column
+    from .figures import loss_figure
 
     patches = read_folder(folder, recipe["data"], max_samples, labels=labels)
     train_idx, val_idx, _ = recipe_split(recipe, patches)
@@ -182,6 +148,7 @@ def train_mask_free(recipe, folder, out, labels, seeds, max_samples, echo, verbo
     export_segmenter(model, out / "model", export_metadata(recipe, patches, model))
     results = {"recipe": recipe["name"], "seeds": len(per_seed), "exported_seed": best["seed"], "per_seed": per_seed,
                "scored": False, "config": {"recipe": recipe, "max_samples": max_samples}}
+    loss_figure(out)
     write_json(out / "results.json", results)
     write_text(out / "results.md", f"# {recipe['name']}\n\nNo masks in {folder}, so no IoU figures; best validation loss "
                                    f"{best['best_val_loss']:.4f} (seed {best['seed']}).\n")

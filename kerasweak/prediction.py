@@ -1,11 +1,15 @@
 """`kerasweak predict`: segment whole images of any size with an exported model, tile by tile, in bounded memory.
 
+An export trained on whole images scaled into patches (a folder without
+masks) records its working scale; each image is then predicted at that scale
+and its class maps resized back to the native size (kerasweak.scaling), not tiled.
+
 Outputs (--format): `colour`, an RGB PNG in the model's palette plus an overlay
 and a legend PNG beside it; `index`, a greyscale PNG of class indices; and
-`probabilities`, a float16 .npy of the (H, W, C) class maps. The output is
-filled one strip of tiles at a time (a .npy is written through a memory map),
-so memory holds the decoded image, one strip of float maps and the labels, never
-the whole image's float class maps.
+`probabilities`, a float16 .npy of the (H, W, C) class maps. Every output is
+written one strip of tiles at a time (kerasweak.band_files), so memory holds the
+decoded image and one strip of float maps, labels and colours, never a
+whole-image output.
 """
 
 import glob
@@ -14,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .band_files import NpyBands, PngBands
 from .errors import KerasweakError
 from .evaluation import _blend_window
+from .figures import colourise, legend
 from .io import atomic_path, check_writable
+from .scaling import scaled_strips
 
 FORMATS = {"colour": ".png", "index": ".png", "probabilities": ".npy"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
@@ -117,19 +124,6 @@ def tiled_strips(predict_fn, image, num_outputs, tile=448, overlap=64):
         weight = np.concatenate([weight[done:], np.zeros_like(weight[:done])])
 
 
-def legend(class_names, palette):
-    """An RGB image listing each class's colour swatch and name, one row per class."""
-    from PIL import Image, ImageDraw
-
-    row = 20
-    picture = Image.new("RGB", (16 + 8 * max(len(name) for name in class_names) + 40, row * len(class_names) + 8), "white")
-    draw = ImageDraw.Draw(picture)
-    for i, (name, colour) in enumerate(zip(class_names, palette)):
-        draw.rectangle([6, 6 + i * row, 22, 20 + i * row], fill=tuple(int(v) for v in colour), outline="black")
-        draw.text((30, 7 + i * row), name, fill="black")
-    return np.asarray(picture)
-
-
 def output_paths(images, many, out, fmt):
     """{image: output file}: `out` itself for one image (its suffix must be the format's), else OUT/<stem><suffix>."""
     out, suffix = Path(out), FORMATS[fmt]
@@ -159,35 +153,43 @@ def _write_png(path, picture):
 
 def predict_one(predict_fn, metadata, image_path, out, fmt="colour", tile=448, overlap=64):
     """Segment one image into `out` in format `fmt` (see the module docstring); return the files written."""
-    from .figures import colourise
     from .metrics import labels_from_probabilities
 
     image = read_checked(image_path, metadata["channels"])
     num_outputs = metadata["num_outputs"]
-    strips = tiled_strips(predict_fn, image, num_outputs, tile, overlap)
+    scale = metadata.get("working_scale")
+    strips = scaled_strips(predict_fn, image, scale) if scale else tiled_strips(predict_fn, image, num_outputs, tile, overlap)
+    height, width = image.shape[:2]
     if fmt == "probabilities":
-        with atomic_path(out) as tmp:
-            stored = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=image.shape[:2] + (num_outputs,))
-            for start, maps in strips:
-                stored[start:start + len(maps)] = maps
-            stored.flush()
-            del stored
+        with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+            stored = NpyBands(handle, (height, width, num_outputs), np.float16)
+            for _, maps in strips:
+                stored.write(maps)
+            stored.close()
         return [out]
-    labels = np.empty(image.shape[:2], np.uint8)
-    for start, maps in strips:
-        labels[start:start + len(maps)] = labels_from_probabilities(maps, metadata.get("class_bias"))
+    bias = metadata.get("class_bias")
     if fmt == "index":
-        _write_png(out, labels)
+        with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+            picture = PngBands(handle, height, width, 1)
+            for _, maps in strips:
+                picture.write(labels_from_probabilities(maps, bias))
+            picture.close()
         return [out]
     palette = np.asarray(metadata["palette"], np.uint8)
-    mask = colourise(labels, palette)
-    base = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
     overlay = out.with_name(out.stem + "_overlay.png")
     key = out.with_name(out.stem + "_legend.png")
-    blended = ((base.astype(np.uint16) + mask) // 2).astype(np.uint8)  # 0.5 · image + 0.5 · mask, in integers to save memory
-    for path, picture in ((out, mask), (overlay, blended),
-                          (key, legend(metadata["class_names"], palette))):
-        _write_png(path, picture)
+    with atomic_path(out) as mask_tmp, atomic_path(overlay) as overlay_tmp, \
+            open(mask_tmp, "wb") as mask_file, open(overlay_tmp, "wb") as overlay_file:
+        mask_png, overlay_png = PngBands(mask_file, height, width, 3), PngBands(overlay_file, height, width, 3)
+        for start, maps in strips:
+            mask = colourise(labels_from_probabilities(maps, bias), palette)
+            band = image[start:start + len(maps)]
+            base = band if band.shape[-1] == 3 else np.repeat(band, 3, axis=-1)
+            mask_png.write(mask)
+            overlay_png.write(((base.astype(np.uint16) + mask) // 2).astype(np.uint8))  # 0.5 · image + 0.5 · mask
+        mask_png.close()
+        overlay_png.close()
+    _write_png(key, legend(metadata["class_names"], palette))
     return [out, overlay, key]
 
 

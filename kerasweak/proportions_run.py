@@ -6,11 +6,11 @@ from pathlib import Path
 from .data import read_proportions_dataset, split_indices
 from .errors import KerasweakError
 from .inference import export_metadata, export_segmenter
-from .io import check_writable, write_json
+from .figures import loss_figure
+from .io import check_writable, csv_column, write_json
 from .methods import get_method
 from .recipe import load_recipe, merge, normalise_recipe
 from .run_folder import check_same_config
-from .training import csv_column
 
 
 def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, channels=3, seed=0, verbose="auto", echo=print):
@@ -18,7 +18,7 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
 
     A `val_fraction` of the images serves EarlyStopping. With no masks there is
     nothing to score segmentations against, so results.json reports the
-    training run, not IoU.
+    training run, not IoU, and OUT/loss.png its loss curves.
     """
     recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
     overrides = {"method": "spss", "dataset": "proportions-csv", "data": {"test_fraction": 0.0}}
@@ -41,6 +41,7 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
     results = {"recipe": recipe["name"], "proportions_csv": str(csv_path), "images": len(patches),
                "best_val_loss": min(csv_column(seed_dir / "log.csv", "val_loss")),
                "train_seconds": seconds, "epochs": int(extra["epochs"]), "config": recipe}
+    loss_figure(out)
     write_json(out / "results.json", results)
     return results
 

@@ -116,10 +116,10 @@ def _check_foreign(recipe, method, name):
     for section, owners in method_sections().items():
         if section in recipe and method.name not in owners:
             raise KerasweakError(f"[{section}] is a section of method {' and '.join(owners)}, not of {method.name}", name)
-    for other in METHODS.values():
-        for key in set(other.train_settings) - set(method.train_settings) - set(TRAIN):
-            if key in recipe.get("train", {}) and other.name != method.name:
-                raise KerasweakError(f"[train] {key} is a setting of method {other.name}, not of {method.name}", name)
+    for key in recipe.get("train", {}) if isinstance(recipe.get("train"), dict) else ():
+        owner = _train_key_owner(key)
+        if owner and key not in TRAIN and key not in method.train_settings:
+            raise KerasweakError(f"[train] {key} is a setting of method {owner}, not of {method.name}", name)
 
 
 def normalise_recipe(recipe, where=None, stored=False):

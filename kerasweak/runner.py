@@ -2,7 +2,8 @@
 
 `run_recipe` trains each seed with the recipe's method (kerasweak.methods),
 evaluates on the test patches against the masks, and writes OUT/results.json,
-OUT/results.md, OUT/figure.png and OUT/model/ (SavedModel). A [sweep] recipe
+OUT/results.md, OUT/figure.png (with its class legend), OUT/loss.png (each seed's
+loss curves) and OUT/model/ (SavedModel). A [sweep] recipe
 runs once per setting (kerasweak.sweeps).
 
 Rerunning with the same OUT skips finished seeds (OUT/seed_K/metrics.json) and
@@ -184,14 +185,14 @@ def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=
 
 
 def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_change, test_patches=None):
-    """Aggregate the seeds, export the best seed that has its model.keras, write figure and tables.
+    """Aggregate the seeds, export the best seed that has its model.keras, write figures (loss.png too) and tables.
 
     `test_patches` (inference.test_set) goes into the export's kerasweak.json, so `evaluate` scores the same patches.
 
     Seeds kept from another machine may carry only metrics.json (results/ keeps
     no models); they count in the mean ± std but cannot be exported.
     """
-    from .figures import class_map_figure, trimap_figure
+    from .figures import class_map_figure, loss_figure, trimap_figure
 
     class_names = patches.class_names
     summary = aggregate(seed_metrics, class_names)
@@ -211,6 +212,7 @@ def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_chan
     if "trimap_miou" in summary:
         trimap_figure(out / "trimap.png", {run_label(recipe): summary["trimap_miou"]},
                       title=f"{recipe['name']}: test mIoU near and away from boundaries ({len(seed_metrics)} seeds)")
+    loss_figure(out)
     results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed, "exported_seed": exported_seed,
                "summary": summary, "per_seed": seed_metrics, "proportion_change": proportion_change, "config": config}
     write_json(out / "results.json", results)

@@ -3,8 +3,10 @@
 Signatures: `serve` (float32 0-255 pixels, also `serving_default`) and
 `serve_uint8` (uint8 pixels), each (batch, H, W, channels) of any H×W, returning
 {"probabilities": (batch, H, W, C)}; `metadata` (no inputs) returning the class
-names, palette, channels, working patch size and the whole kerasweak.json as
-tensors. Inside the graph the image is padded to a multiple of 16 by repeating
+names, palette, channels, working patch size, working scale ([H, W] the
+images were fitted into; [0, 0] for native scale, kerasweak.inference.working_scale)
+and the whole kerasweak.json as tensors. The signatures themselves run at the
+scale they are given; `kerasweak predict` applies the working scale. Inside the graph the image is padded to a multiple of 16 by repeating
 its last row and column, and the output cropped back.
 """
 
@@ -41,6 +43,7 @@ def write_savedmodel(segmenter, path, metadata):
                  "palette": tf.constant(np.asarray(metadata["palette"], np.int32)),
                  "channels": tf.constant(channels), "num_outputs": tf.constant(int(metadata["num_outputs"])),
                  "patch_size": tf.constant(_height_width(metadata.get("patch_size", 0))),
+                 "working_scale": tf.constant(_height_width((metadata.get("working_scale") or {}).get("patch", 0))),
                  "kerasweak_json": tf.constant(json.dumps(metadata))}
     archive = keras.export.ExportArchive()
     archive.track(segmenter)

@@ -2,12 +2,11 @@
 
 Every stage is a plain `model.fit` with the same callbacks: resume from the last
 completed epoch (kerasweak.backup's kill-safe snapshots), keep the best weights by the monitored
-validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard).
+validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard with a few predicted masks).
 Training data is shuffled by (seed, epoch) (`EpochCounter`), so a resumed run
 sees the same batches as an uninterrupted one; random augmentations are not replayed.
 """
 
-import csv
 import math
 import shutil
 import time
@@ -19,7 +18,8 @@ import numpy as np
 from .backup import Snapshots, resume
 from .data import make_dataset
 from .data.pipeline import EpochCounter
-from .io import naming_full_disk, write_json
+from .io import csv_column, naming_full_disk, write_json
+from .mask_previews import MaskPreviews
 from .progress import RunEta
 
 
@@ -68,21 +68,15 @@ def patience_exhausted(history, patience, mode):
     return len(history) > 1 and replay_patience(history, mode)[1] >= patience
 
 
-def csv_column(path, column):
-    """The float values of one column of a CSV log; [] if the file does not exist yet."""
-    if not Path(path).exists():
-        return []
-    with open(path, newline="") as handle:
-        return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
-
-
 def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor="val_loss", mode="min", verbose="auto",
-              callbacks=()):
+              callbacks=(), preview=None):
     """`model.fit` with the protocol callbacks (and `callbacks`, e.g. the data's EpochCounter); restores the best weights.
 
     A resumed stage (kerasweak.backup) keeps its best-weights threshold and
     EarlyStopping's count from its log. Returns (train seconds, epochs run). A
     finished stage (stage_dir/done.json) is not trained again: its best weights are loaded.
+    `preview`, a PatchSet (the validation patches), puts a few of its patches and
+    their predicted masks in TensorBoard each epoch (mask_previews.MaskPreviews, run "masks").
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +96,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
                 ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=patience),
                 keras.callbacks.CSVLogger(str(log_path), append=True),
                 keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
+                *([MaskPreviews(stage_dir / "tensorboard" / "masks", preview)] if preview is not None else []),
                 # last, so an epoch counts as completed only once its log row is written; saves the best weights too
                 Snapshots(backup_dir, best_path, monitor, mode, best=previous_best),
             ]
@@ -173,5 +168,5 @@ def train_seed(method, recipe, train, val, seed, seed_dir, verbose="auto", loss=
                               augment=cfg["augment"], mosaic=cfg["mosaic"], epoch=counter.epoch)
     val_data = make_dataset(val.images, method.targets(val, recipe), cfg["batch_size"])
     seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose,
-                                    callbacks=[counter])
+                                    callbacks=[counter], preview=val)
     return model, seconds, {"epochs": float(epochs_run)}

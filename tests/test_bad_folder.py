@@ -87,6 +87,17 @@ def _convert_keypoints(kind):
     return make
 
 
+def _convert_numbers(numbers):
+    def make(tmp, change):
+        root = write_folder(tmp / "data", masks="index")
+        export = tmp / "label-studio.json"
+        export.write_text(json.dumps([{"id": 1, "data": {"image": "/data/upload/1/1a2b3c4d-img_000.png"}, "annotations": [
+            {"id": 1, "result": [{"type": "number", "from_name": label, "to_name": "image", "value": {"number": value}}
+                                 for label, value in numbers.items()]}]}]))
+        return ["convert", "label-studio", export, root], export
+    return make
+
+
 def _convert_into_a_full_folder(tmp, change):
     (tmp / "full").mkdir()
     (tmp / "full" / "x.txt").write_text("")
@@ -139,6 +150,10 @@ ERRORS = {  # row: (problem, make(tmp, change) -> (args, ...), change(root) -> P
     "convert-label-studio-unknown-image": ("task 1: image '/data/upload/1/1a2b3c4d-other.png' is not in images/",
                                            _convert_keypoints("label-studio"), None),
     "convert-cvat-unknown-image": ("image 'other.png' is not in images/", _convert_keypoints("cvat"), None),
+    "convert-label-studio-numbers-sum": ("image img_000.png: its numbers sum to 0.8, not 1 (fractions) or 100 (percents) "
+                                         "within 1%", _convert_numbers({"sky": 0.3, "road": 0.5}), None),
+    "convert-label-studio-unknown-number": ("task 1: number 'tree' is not a class of dataset.toml (sky, road, car)",
+                                            _convert_numbers({"tree": 1.0}), None),
     "convert-into-a-full-folder": ("exists and is not empty; convert writes a new folder", _convert_into_a_full_folder, None),
 }
 
@@ -189,6 +204,7 @@ def test_bad_folder_gets_one_line_and_leaves_nothing(tmp_path, row):
     assert _files_in(tmp_path / "out") == []
     if row.startswith("convert-") and row != "convert-into-a-full-folder":
         assert (tmp_path / "data" / "keypoints.csv").exists() == before
+        assert not (tmp_path / "data" / "proportions.csv").exists()
 
 
 @pytest.mark.slow

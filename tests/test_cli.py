@@ -28,7 +28,8 @@ def test_tiny_recipe_end_to_end_resume_predict_and_evaluate(tmp_path, fake_dubai
         assert_scores_match_confusion(seed, test_masks)
     assert_summary_of_seeds(results, ("miou", "miou_5", "accuracy"))
     assert "| SPSS (kerasweak) (2 seeds) |" in (out / "results.md").read_text()
-    assert (out / "figure.png").stat().st_size > 0
+    assert (out / "figure.png").stat().st_size > 0 and (out / "loss.png").stat().st_size > 0
+    assert list((out / "seed_0" / "tensorboard" / "masks").glob("events.out.tfevents.*"))  # predicted masks per epoch
     assert (out / "model" / "saved_model.pb").exists() and (out / "model" / "kerasweak.json").exists()
     assert (out / "seed_0" / "log.csv").exists()
 
@@ -159,6 +160,7 @@ def test_train_from_a_proportions_csv_without_masks_then_predict(tmp_path, tiny_
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["images"] == 6 and results["epochs"] == 2 and np.isfinite(results["best_val_loss"])
+    assert (out / "loss.png").is_file()
     meta = json.loads((out / "model" / "kerasweak.json").read_text())
     assert meta["class_names"] == ["bright", "dark"] and meta["method"] == "spss"
     result = kerasweak("predict", out / "model", tmp_path / "img0.png", "--out", tmp_path / "p.png", "--tile", 32, "--overlap", 8)

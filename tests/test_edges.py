@@ -80,3 +80,12 @@ def test_sobel_edges_are_the_per_channel_gradient_magnitude():
         gy, gx = ndimage.sobel(channel, axis=0, mode="mirror"), ndimage.sobel(channel, axis=1, mode="mirror")
         np.testing.assert_allclose(got[b, :, :, c], np.hypot(gy, gx), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(sobel_edges(np.ones((1, 4, 4, 2))), 1e-6, rtol=1e-3)
+
+
+def test_sobel_edges_equal_tf_image_sobel_edges():
+    """The keras.ops depthwise convolution reproduces TensorFlow's own Sobel op, reflect padding included."""
+    tf = pytest.importorskip("tensorflow")
+    maps = np.random.default_rng(2).random((2, 6, 9, 4)).astype("float32")
+    gradients = tf.image.sobel_edges(tf.constant(maps))
+    expected = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=-1) + 1e-12).numpy()
+    np.testing.assert_allclose(sobel_edges(maps), expected, rtol=1e-6, atol=1e-6)

@@ -102,3 +102,23 @@ def test_bad_evaluation_settings_are_one_line_errors_before_any_data_is_read(tmp
     assert_clean_error(kerasweak("recipe", recipe, "--out", tmp_path / "out"), f"error: {recipe}: {message}")
     with pytest.raises(KerasweakError):
         load_recipe(recipe)
+
+
+def test_the_confusion_counts_and_their_row_normalised_figure_match_sklearn(tmp_path):
+    from kerasweak.evaluation import confusion_figure, row_normalised
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, (6, 8, 8)).astype(np.uint8)
+    labels[0, :4] = 255  # ignored
+    labels[labels == 2] = np.where(rng.random(np.sum(labels == 2)) < 0.5, 2, 255)
+    predicted = np.where(rng.random(labels.shape) < 0.7, labels % 3, rng.integers(0, 3, labels.shape)).astype(np.uint8)
+    patches = PatchSet(images=predicted[..., None], masks=labels, proportions=np.zeros((6, 3), np.float32),
+                       sources=[""] * 6, class_names=CLASSES, palette=np.zeros((3, 3), np.uint8))
+    one_hot = lambda batch: np.eye(3, dtype=np.float32)[batch[..., 0].astype(int)]  # noqa: E731 (the "model")
+    matrix = evaluate_patches(one_hot, patches, batch_size=4)["confusion_matrix"]
+    keep = labels != 255
+    np.testing.assert_array_equal(matrix, sk_confusion_matrix(labels[keep], predicted[keep], labels=[0, 1, 2]))
+    np.testing.assert_allclose(row_normalised(matrix),
+                               sk_confusion_matrix(labels[keep], predicted[keep], labels=[0, 1, 2], normalize="true"))
+    confusion_figure(tmp_path / "confusion.png", matrix, CLASSES)
+    assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"

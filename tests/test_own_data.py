@@ -146,7 +146,7 @@ def test_spss_trains_on_proportions_without_masks(tmp_path):
                        *TINY[4:])
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "results.json").read_text())["scored"] is False
-    assert (tmp_path / "out" / "model" / "kerasweak.json").is_file()
+    assert (tmp_path / "out" / "model" / "kerasweak.json").is_file() and (tmp_path / "out" / "loss.png").is_file()
 
 
 @pytest.mark.slow

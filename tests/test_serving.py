@@ -64,6 +64,7 @@ def test_metadata_signature_describes_the_classes_and_the_working_scale(exported
     np.testing.assert_array_equal(described["palette"], DUBAI_PALETTE)
     assert int(described["channels"]) == 3 and int(described["num_outputs"]) == 6
     assert described["patch_size"].numpy().tolist() == [224, 224]
+    assert described["working_scale"].numpy().tolist() == [0, 0]  # a native-scale model
     assert json.loads(described["kerasweak_json"].numpy().decode()) == json.loads((path / "kerasweak.json").read_text())
 
 

@@ -136,6 +136,9 @@ def test_the_size_recipe_pretrains_fine_tunes_reports_both_and_exports(tmp_path,
     assert_scores_match_confusion(metrics, test_masks)
     assert (out / "seed_0" / "pretrain" / "done.json").exists()
     assert len(csv_column(out / "seed_0" / "finetune" / "log.csv", "val_size_error")) == 2
+    for stage in ("pretrain", "finetune"):  # both stages show their predicted masks in TensorBoard
+        assert list((out / "seed_0" / stage / "tensorboard" / "masks").glob("events.out.tfevents.*")), stage
+    assert (out / "loss.png").is_file()
     assert json.loads((out / "model" / "kerasweak.json").read_text())["method"] == "sizes"
     model = keras.saving.load_model(out / "seed_0" / "model.keras")
     assert model.num_samples == 1 and model.backbone.output_shape[-1] == 1

@@ -1,11 +1,11 @@
-"""`PatchSet`, the in-memory container every reader returns, and the split."""
+"""`PatchSet`, the container every reader returns, and the split."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-IGNORE_LABEL = 255
-"""Mask value of pixels that belong to no class (e.g. black pixels in Aerial Dubai)."""
+from ..constants import IGNORE_LABEL  # re-exported: the mask value of pixels that belong to no class
+from .lazy import take
 
 
 @dataclass
@@ -14,6 +14,8 @@ class PatchSet:
 
     images: (N, H, W, channels) uint8, raw pixel values.
     masks: (N, H, W) uint8 class indices, IGNORE_LABEL where unlabelled; None if no masks.
+        A large generic folder's images and masks are LazyPatches (kerasweak.data.lazy),
+        decoded when indexed; subset keeps them lazy.
     proportions: (N, C) float32 class proportions, each row summing to 1; for binary
         data with one sigmoid output, (N, 1) foreground fractions.
     sources: the file each patch was cut from.
@@ -24,6 +26,9 @@ class PatchSet:
     keypoints: per patch, a (k, 4) int32 array of user keypoints (row, col, channel, label); None to sample them from the masks.
     split: per patch "train", "val" or "test" (a split by source image, e.g. a generic folder's split.csv);
         None to split the patches at random (registry.recipe_split).
+    valid: (N, H, W) uint8, 1 where the patch shows its image and 0 in padding, for whole images
+        scaled into the patch (a mask-free generic folder; its proportions describe the valid pixels
+        only); None for patches cut at native scale, every pixel valid.
     """
 
     images: np.ndarray
@@ -37,6 +42,7 @@ class PatchSet:
     sizes: np.ndarray | None = None
     keypoints: list | None = None
     split: np.ndarray | None = None
+    valid: np.ndarray | None = None
 
     def __len__(self):
         return len(self.images)
@@ -48,8 +54,8 @@ class PatchSet:
     def subset(self, index):
         index = np.asarray(index)
         return PatchSet(
-            images=self.images[index],
-            masks=None if self.masks is None else self.masks[index],
+            images=take(self.images, index),
+            masks=None if self.masks is None else take(self.masks, index),
             proportions=self.proportions[index],
             sources=[self.sources[i] for i in index],
             class_names=self.class_names,
@@ -59,6 +65,7 @@ class PatchSet:
             sizes=None if self.sizes is None else self.sizes[index],
             keypoints=None if self.keypoints is None else [self.keypoints[i] for i in index],
             split=None if self.split is None else self.split[index],
+            valid=None if self.valid is None else self.valid[index],
         )
 
 

@@ -9,9 +9,13 @@
     DIR/split.csv        optional; image,split (train/val/test); else a seeded split by image
 
 Images with masks are cut into non-overlapping patches at native scale
-(remainders dropped) and their patch proportions come from the masks.
+(remainders dropped) and their patch proportions come from the masks; above
+IN_MEMORY_BYTES of decoded patches they are LazyPatches, decoded when indexed
+(kerasweak.data.folder_lazy).
 Images without masks (proportions.csv only) are each one patch: scaled so the
-longer side fits the patch, keeping the aspect, and reflect-padded to it.
+longer side fits the patch, keeping the aspect, and zero-padded to it;
+PatchSet.valid marks the padding, which SPSS leaves out of the pooled proportion,
+and exports record this working scale (kerasweak.inference.working_scale).
 Train, validation and test never share an image (PatchSet.split).
 """
 
@@ -25,6 +29,7 @@ from .dataset import SPLIT_PARTS, PatchSet
 from .folder_files import (decode_image, decode_mask, image_shape, list_images, mask_paths, read_folder_keypoints,
                            read_folder_proportions, read_folder_sizes, read_folder_split, read_spec,
                            unread_entries)
+from .folder_lazy import IN_MEMORY_BYTES, check_patch_fits, decoded_bytes, patch_origins, read_lazy_patches
 from .proportions import proportions_from_masks
 
 
@@ -118,17 +123,31 @@ def patch_shape(patch_size):
     return (int(size[0]), int(size[-1]))
 
 
-def fit_whole_image(image, shape):
-    """(patch, scale): the image scaled so its longer side fits `shape` (aspect kept), reflect-padded bottom and right."""
+def fitted_size(height, width, shape):
+    """(scale, (height, width)) of an image scaled so its longer side fits `shape`, aspect kept."""
+    scale = min(shape[0] / height, shape[1] / width)
+    return scale, (max(1, round(height * scale)), max(1, round(width * scale)))
+
+
+def resize_image(image, size):
+    """(H, W, K) image resized to size = (height, width), by pixel-area averaging (cv2.INTER_AREA), K kept."""
     import cv2
 
-    height, width = image.shape[:2]
-    scale = min(shape[0] / height, shape[1] / width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], image.shape[-1])
-    pad = ((0, shape[0] - size[1]), (0, shape[1] - size[0]), (0, 0))
-    mode = "reflect" if min(size) > max(pad[0][1], pad[1][1]) else "edge"
-    return np.pad(resized, pad, mode=mode), scale
+    return cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA).reshape(*size, image.shape[-1])
+
+
+def fit_whole_image(image, shape):
+    """(patch, scale): the image scaled so its longer side fits `shape` (aspect kept), zero-padded bottom and right."""
+    scale, size = fitted_size(*image.shape[:2], shape)
+    return np.pad(resize_image(image, size), ((0, shape[0] - size[0]), (0, shape[1] - size[1]), (0, 0))), scale
+
+
+def whole_image_validity(source_shape, shape):
+    """(H, W) uint8 of `shape`: 1 where fit_whole_image puts an image of `source_shape`, 0 in its padding."""
+    size = fitted_size(*source_shape, shape)[1]
+    valid = np.zeros(shape, np.uint8)
+    valid[:size[0], :size[1]] = 1
+    return valid
 
 
 def _point(x, y, class_index, binary):
@@ -144,10 +163,9 @@ def cut_image(labels, name, shape):
         patch, scale = fit_whole_image(image, shape)
         return [(patch, None, (0, 0), scale)], (height, width)
     mask = decode_mask(labels.masks[name], spec, (height, width))
-    if height < shape[0] or width < shape[1]:
-        raise KerasweakError(f"image {width}x{height} is smaller than a {shape[1]}x{shape[0]} patch", labels.images[name])
+    check_patch_fits(height, width, shape, labels.images[name])
     return [(image[r:r + shape[0], c:c + shape[1]], mask[r:r + shape[0], c:c + shape[1]], (r, c), 1.0)
-            for r in range(0, height - shape[0] + 1, shape[0]) for c in range(0, width - shape[1] + 1, shape[1])], (height, width)
+            for r, c in patch_origins(height, width, shape)], (height, width)
 
 
 def patch_points(points, origin, scale, shape, binary):
@@ -169,17 +187,37 @@ def _quota(parts, max_samples):
     return quota
 
 
-def read_folder(root, data, max_samples=None, labels=None):
+def read_folder(root, data, max_samples=None, labels=None, lazy=None):
     """The PatchSet of a generic folder under a recipe's [data] settings (see the module docstring).
 
     PatchSet.split holds each patch's part, by image. `max_samples` keeps the
     first patches of each part, in proportion, so a quick run is still scored on
-    test images only.
+    test images only. `lazy` (default: above IN_MEMORY_BYTES) reads a masked
+    folder's images and masks as LazyPatches.
     """
     labels = labels or read_labels(root)
-    spec, shape = labels.spec, patch_shape(data["patch_size"])
+    shape = patch_shape(data["patch_size"])
     parts_of = image_parts(labels, data)
-    images, masks, sources, origins, shapes, points, parts, scales = [], [], [], [], {}, [], [], []
+    if labels.masks is not None and (decoded_bytes(labels, shape) > IN_MEMORY_BYTES if lazy is None else lazy):
+        patches = read_lazy_patches(labels, shape, parts_of)
+        scales = [1.0] * len(patches)  # masked images are cut at native scale
+    else:
+        patches, scales = _read_in_memory(labels, shape, parts_of)
+    if labels.keypoints is not None:
+        patches.keypoints = [patch_points(labels.keypoints.get(name, []), origin, scale, shape, labels.spec.binary)
+                             for name, origin, scale in zip(patches.sources, patches.origins, scales)]
+    if max_samples and max_samples < len(patches):
+        quota = _quota(patches.split, max_samples)
+        keep = np.sort(np.concatenate([np.flatnonzero(patches.split == part)[:quota[part]] for part in SPLIT_PARTS]))
+        patches = patches.subset(keep)
+    patches.sizes = _sizes(labels, patches, shape)
+    return patches
+
+
+def _read_in_memory(labels, shape, parts_of):
+    """(PatchSet with the patches as arrays, each patch's scale)."""
+    spec = labels.spec
+    images, masks, sources, origins, shapes, parts, scales = [], [], [], [], {}, [], []
     for name in labels.images:
         cut, shapes[name] = cut_image(labels, name, shape)
         for patch, mask, origin, scale in cut:
@@ -196,17 +234,9 @@ def read_folder(root, data, max_samples=None, labels=None):
     else:
         mask_array = None
         proportions = np.stack([labels.proportions[name] for name in sources])
-    patches = PatchSet(np.stack(images), mask_array, proportions[:, 1:] if spec.binary else proportions, sources,
-                       list(spec.classes), spec.colours, origins, shapes, split=parts)
-    if labels.keypoints is not None:
-        patches.keypoints = [patch_points(labels.keypoints.get(name, []), origin, scale, shape, spec.binary)
-                             for name, origin, scale in zip(sources, origins, scales)]
-    if max_samples and max_samples < len(patches):
-        quota = _quota(parts, max_samples)
-        keep = np.sort(np.concatenate([np.flatnonzero(parts == part)[:quota[part]] for part in SPLIT_PARTS]))
-        patches = patches.subset(keep)
-    patches.sizes = _sizes(labels, patches, shape)
-    return patches
+    valid = None if labels.masks is not None else np.stack([whole_image_validity(shapes[name], shape) for name in sources])
+    return PatchSet(np.stack(images), mask_array, proportions[:, 1:] if spec.binary else proportions, sources,
+                    list(spec.classes), spec.colours, origins, shapes, split=parts, valid=valid), scales
 
 
 def _sizes(labels, patches, shape):

@@ -21,15 +21,17 @@ def _stored_mode(img):
 
 
 def _open(path):
+    """The decoded image; no second copy (a 12000² RGB image is 576 MB inside Pillow)."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            mode = _stored_mode(img)
-            if mode not in _SUPPORTED_MODES:
-                depth = "16 bits per channel; " if ";16" in mode else ""
-                raise KerasweakError(f"unsupported image mode {mode!r} ({depth}kerasweak reads {SUPPORTED_DEPTHS})", path)
-            img.load()  # raises on truncated data
-            return img.copy()
+        img = Image.open(path)
+        mode = _stored_mode(img)
+        if mode not in _SUPPORTED_MODES:
+            img.close()
+            depth = "16 bits per channel; " if ";16" in mode else ""
+            raise KerasweakError(f"unsupported image mode {mode!r} ({depth}kerasweak reads {SUPPORTED_DEPTHS})", path)
+        img.load()  # raises on truncated data; closes a single-frame file
+        return img
     except FileNotFoundError:
         raise KerasweakError("file not found", path) from None
     except UnidentifiedImageError:
@@ -45,9 +47,22 @@ def read_image(path, channels=3):
     Cameras store a portrait photo as landscape pixels plus an EXIF orientation;
     viewers, and the masks drawn on them, show it turned.
     """
-    img = ImageOps.exif_transpose(_open(path))
-    array = np.asarray(img.convert("RGB" if channels == 3 else "L"), dtype=np.uint8)
-    return array if channels == 3 else array[..., None]
+    img = _open(path)
+    ImageOps.exif_transpose(img, in_place=True)
+    target = "RGB" if channels == 3 else "L"
+    if img.mode != target:
+        img = img.convert(target)
+    return _as_array(img)[..., :channels]
+
+
+def _as_array(img, band_rows=512):
+    """(H, W, bands) uint8 of a decoded image, copied a band of rows at a time so no whole second copy exists at once."""
+    width, height = img.size
+    array = np.empty((height, width, len(img.getbands())), dtype=np.uint8)
+    for top in range(0, height, band_rows):
+        band = np.asarray(img.crop((0, top, width, min(top + band_rows, height))), dtype=np.uint8)
+        array[top:top + band.shape[0]] = band.reshape(band.shape[0], width, -1)
+    return array
 
 
 def read_mask(path):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from .augment import augmenter
 from .augment import mosaic as tile_mosaic
+from .lazy import LazyPatches
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -19,20 +20,58 @@ class EpochCounter(keras.callbacks.Callback):
         self.epoch.assign(epoch)
 
 
-def shuffle_by_epoch(elements, seed, epoch):
-    """Dataset of the slices of `elements` (arrays with one first axis) in an order fixed by (seed, epoch) alone.
+def epoch_order(size, seed, epoch):
+    """Dataset of the indices 0..size-1 in an order fixed by (seed, epoch) alone.
 
     `epoch` is a variable read as each epoch starts (an EpochCounter's). A run
     resumed at epoch k (kerasweak.backup) then sees the batches an uninterrupted
     run sees at epoch k, which `Dataset.shuffle`'s reshuffling (counted from the
     dataset's creation) would not give. Stateless, so it also runs under op determinism.
     """
+    return tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.from_tensor_slices(
+        tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.constant(seed, tf.int64), epoch.read_value()]))))
+
+
+def shuffle_by_epoch(elements, seed, epoch):
+    """Dataset of the slices of `elements` (arrays with one first axis) in `epoch_order`."""
     elements = tf.nest.map_structure(tf.convert_to_tensor, elements)
     size = int(tf.nest.flatten(elements)[0].shape[0])
-    order = tf.data.Dataset.from_tensors(0).flat_map(lambda _: tf.data.Dataset.from_tensor_slices(
-        tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.constant(seed, tf.int64), epoch.read_value()]))))
-    data = order.map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), elements), num_parallel_calls=tf.data.AUTOTUNE)
+    data = epoch_order(size, seed, epoch).map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), elements),
+                                              num_parallel_calls=tf.data.AUTOTUNE)
     return data.apply(tf.data.experimental.assert_cardinality(size))
+
+
+def is_lazy(elements):
+    """Whether any array of a nested structure (tuple, dict) is a LazyPatches (decoded on access)."""
+    return any(isinstance(array, LazyPatches) for array in tf.nest.flatten(elements))
+
+
+def indexed_elements(elements, shuffle=False, seed=0, epoch=None):
+    """Dataset of the slices of `elements` drawn by index through `tf.numpy_function`, for LazyPatches arrays.
+
+    Nothing is converted to a tensor up front, so memory holds the patches in
+    flight, not the data set. The order is make_dataset's in-memory one: by
+    `epoch_order` with `epoch`, else a shuffle of every index with `seed`, else as stored.
+    """
+    arrays = tf.nest.flatten(elements)
+    size = len(arrays[0])
+    if shuffle and epoch is not None:
+        order = epoch_order(size, seed, epoch)
+    else:
+        order = tf.data.Dataset.range(size)
+        if shuffle:
+            order = order.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+
+    def fetch(i):
+        return [np.asarray(array[int(i)]) for array in arrays]
+
+    def load(i):
+        values = tf.numpy_function(fetch, [i], [tf.as_dtype(array.dtype) for array in arrays], stateful=False)
+        for value, array in zip(values, arrays):
+            value.set_shape(array.shape[1:])
+        return tf.nest.pack_sequence_as(elements, values)
+
+    return order.map(load, num_parallel_calls=tf.data.AUTOTUNE).apply(tf.data.experimental.assert_cardinality(size))
 
 
 def batch_for_replicas(data, batch_size, count):
@@ -75,13 +114,18 @@ def make_dataset(images, targets, batch_size=16, shuffle=False, seed=0, augment=
     so a step sees about as many pixels as without, and leftover patches wait for the next epoch.
     `epoch` (an EpochCounter's variable) makes the shuffle order a function of (seed, epoch), so resuming replays it.
     Under a tf.distribute strategy, batch_size is the global batch (see batch_for_replicas).
+    LazyPatches images or targets (a large generic folder) are read patch by
+    patch (`indexed_elements`) in the same order, so the batches are the same.
     """
-    if shuffle and epoch is not None:
+    lazy = is_lazy((images, targets))
+    if lazy:
+        data = indexed_elements((images, targets), shuffle, seed, epoch)
+    elif shuffle and epoch is not None:
         data = shuffle_by_epoch((images, targets), seed, epoch)
     else:
         data = tf.data.Dataset.from_tensor_slices((images, targets))
     data = data.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if epoch is None:
+    if epoch is None and not lazy:
         data = data.cache()
         if shuffle:
             data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)

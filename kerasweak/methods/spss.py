@@ -5,6 +5,7 @@ the model and self-training rounds after the fit: the segmenter learns its own
 confident predictions with the proportion loss kept on.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -13,8 +14,10 @@ import numpy as np
 from .. import losses
 from ..data import IGNORE_LABEL, make_dataset
 from ..data.pipeline import EpochCounter, predict_batches
+from ..errors import KerasweakError
 from ..metrics import class_maps
 from ..models import build_spss, build_spss_plus, segmenter_of
+from ..models.spss import with_validity_channel
 from ..schema import INT, NUMBER, Setting, at_least, one_of, positive, unit_interval
 from ..training import fit_stage, make_optimizer, train_seed
 from .base import Method
@@ -62,6 +65,9 @@ class Spss(Method):
         With rounds, the extra metrics add `evaluate`'s test figures of the SPSS
         stage, prefixed "before_self_train_", and each round's epochs; seconds cover every stage.
         """
+        if train.valid is not None:
+            return train_seed(PaddedSpss(), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
+                              seed_dir, verbose)
         model, seconds, metrics = train_seed(self, recipe, train, val, seed, seed_dir, verbose)
         rounds = recipe["train"]["self_train_rounds"]
         if rounds and evaluate:
@@ -72,6 +78,31 @@ class Spss(Method):
             seconds += round_seconds
             metrics[f"self_train_{round_number}_epochs"] = float(round_epochs)
         return model, seconds, metrics
+
+
+class PaddedSpss(Spss):
+    """SPSS on whole images scaled into zero-padded patches: the proportion pools the valid pixels only.
+
+    The training inputs carry the validity as an extra channel (padded_inputs);
+    the segmenter inside, which kerasweak exports, takes the image channels.
+    """
+
+    def build(self, num_outputs, recipe, channels):
+        return build_spss(self.segmenter(num_outputs, recipe, channels - 1), smoothness=smoothness_prior(recipe),
+                          validity_channel=True)
+
+
+def padded_inputs(patches, recipe):
+    """`patches` with the validity channel on their images (models.spss.with_validity_channel), for PaddedSpss.
+
+    Mosaics and self-training pool every pixel, so they are refused for such patches.
+    """
+    cfg = recipe["train"]
+    for key, off in (("mosaic", 1), ("self_train_rounds", 0)):
+        if cfg[key] != off:
+            raise KerasweakError(f"[train] {key} = {cfg[key]} pools padding into the proportions of whole images "
+                                 f"scaled into patches (a folder without masks); set it to {off}", "recipe")
+    return replace(patches, images=with_validity_channel(patches.images, patches.valid))
 
 
 def pseudo_masks(probabilities, confidence, ignore_label=IGNORE_LABEL):

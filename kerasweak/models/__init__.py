@@ -1,10 +1,20 @@
-"""Models: the shared U-Net backbone and the method models built on it."""
+"""Models: the shared U-Net backbone and the method models built on it.
 
-from .semeda import load_or_train_semeda, train_semeda
-from .sizes import SizeSupervisedSegmenter, sampled_size_gradient, size_supervised_objective
-from .spss import build_spss, build_spss_plus, segmenter_of
-from .unet import build_unet
+Each name loads its submodule on first use. `unet` and `spss` (build_unet,
+build_spss, build_spss_plus, segmenter_of) are pure Keras and run on any
+backend; `sizes` and `semeda` (the size-supervised segmenter, SEMEDA training)
+need TensorFlow, which `from kerasweak.models import build_unet` thus does not import.
+"""
 
-__all__ = ["build_unet", "build_spss", "build_spss_plus", "segmenter_of",
-           "SizeSupervisedSegmenter", "sampled_size_gradient", "size_supervised_objective",
-           "train_semeda", "load_or_train_semeda"]
+import importlib
+
+_HOMES = {"build_unet": "unet", "build_spss": "spss", "build_spss_plus": "spss", "segmenter_of": "spss",
+          "SizeSupervisedSegmenter": "sizes", "sampled_size_gradient": "sizes", "size_supervised_objective": "sizes",
+          "train_semeda": "semeda", "load_or_train_semeda": "semeda"}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,11 @@ whose pre-pooling class maps are the segmentation.
 """
 
 import keras
+import numpy as np
 
 from ..layers import EdgeAwareSmoothness, ProportionHead
+
+VALID_LEVEL = 127.5  # validity channel threshold: valid pixels are 255, padding 0
 
 
 def _class_maps(backbone, inputs, smoothness, from_logits):
@@ -18,17 +21,36 @@ def _class_maps(backbone, inputs, smoothness, from_logits):
     return EdgeAwareSmoothness(**smoothness, from_logits=from_logits, name="smoothness")(inputs, class_maps)
 
 
-def build_spss(backbone, smoothness=None, name="spss", from_logits=False):
+def build_spss(backbone, smoothness=None, name="spss", from_logits=False, validity_channel=False):
     """Wrap a segmentation model (images -> class maps) into images -> proportions.
 
     smoothness = {"weight": w, "sigma": σ} adds the mask-free edge-aware smoothness
     prior on the class maps (layers.EdgeAwareSmoothness) to the training loss.
     from_logits=True for a backbone that outputs logits (build_unet(..., activation=None)).
+    validity_channel=True takes one more input channel after the image's, above
+    VALID_LEVEL on the image and 0 on padding (`with_validity_channel`), and pools
+    the valid pixels only; the backbone sees the image channels.
     """
-    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
-    class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
-    proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps)
+    shape = backbone.input_shape[1:]
+    if not validity_channel:
+        inputs = keras.Input(shape=shape, name="image")
+        class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
+        proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps)
+        return keras.Model(inputs, proportions, name=name)
+    inputs = keras.Input(shape=(*shape[:-1], shape[-1] + 1), name="image_and_validity")
+    class_maps = _class_maps(backbone, inputs[..., :-1], smoothness, from_logits)
+    validity = keras.ops.cast(inputs[..., -1] > VALID_LEVEL, "float32")
+    proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps, validity)
     return keras.Model(inputs, proportions, name=name)
+
+
+def with_validity_channel(images, valid):
+    """(N, H, W, K) uint8 images and (N, H, W) 0/1 validity -> (N, H, W, K + 1), the validity as 0/255.
+
+    255 and the threshold VALID_LEVEL survive colour jitter (kerasweak.data.augment),
+    and spatial transforms move the channel with the image.
+    """
+    return np.concatenate([images, (np.asarray(valid, np.uint8) * 255)[..., None]], axis=-1)
 
 
 def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=False):
