@@ -145,8 +145,6 @@ def evaluate_command(model, data, split):
     scores = evaluate_export(model, data=data, split=split)
     model_folder = os.path.abspath(model).rstrip(os.sep)
     figure = f"{model_folder}_confusion_{split}.png"
-    confusion_figure(figure, scores["confusion_matrix"], list(scores["iou"]),
-                     title=f"{os.path.basename(model_folder)}, {split} split: rows sum to 1")
     e_measure = f"  E-measure {100 * scores['e_measure']:.1f}" if "e_measure" in scores else ""
     click.echo(f"mIoU {100 * scores['miou']:.1f}  accuracy {100 * scores['accuracy']:.1f}{e_measure}")
     for name in scores["f1"]:
@@ -161,6 +159,8 @@ def evaluate_command(model, data, split):
     for region, by_width in scores.get("trimap_miou", {}).items():
         figures = "  ".join(f"w={width} {_percent(miou)}" for width, miou in by_width.items())
         click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")
+    confusion_figure(figure, scores["confusion_matrix"], list(scores["iou"]),
+                     title=f"{os.path.basename(model_folder)}, {split} split: rows sum to 1")
     click.echo(f"wrote {figure} (confusion matrix, rows normalised to the true class)")
 
 

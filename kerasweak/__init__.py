@@ -1,7 +1,8 @@
 """kerasweak: Keras 3 semantic segmentation from cheap labels.
 
 `from kerasweak import layers, losses, metrics, models` gives the building
-blocks for plain `model.compile` / `model.fit`; `kerasweak.runner` runs the
+blocks for plain `model.compile` / `model.fit` (`proportion_losses`: the losses
+from proportions beyond ProportionLoss); `kerasweak.runner` runs the
 declarative recipes behind the `kerasweak` command. Submodules load on first
 use, so importing the package alone does not start TensorFlow; layers,
 losses, metrics, ops.edges and the U-Net/SPSS builders are pure keras.ops
@@ -20,8 +21,8 @@ import sys
 from .errors import KerasweakError
 
 __version__ = "0.1.0"
-_SUBMODULES = ("data", "layers", "losses", "metrics", "models", "ops")
-_REGISTERING = ("layers", "losses", "metrics")  # the modules whose classes register with Keras, on any backend
+_SUBMODULES = ("data", "layers", "losses", "metrics", "models", "ops", "proportion_losses", "schedules")
+_REGISTERING = ("layers", "losses", "metrics", "proportion_losses", "schedules")  # the modules whose classes register with Keras, on any backend
 __all__ = [*_SUBMODULES, "KerasweakError", "__version__"]
 
 

@@ -1,6 +1,7 @@
 """Figures: the paper's Fig. 5/6 layout (input, ground truth, predicted class maps) with a class legend, methods side
 by side, the class legend alone, loss curves, sweep and trimap plots."""
 
+import csv
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .io import atomic_path, csv_column  # noqa: E402
+from .io import atomic_path  # noqa: E402
 
 
 def colourise(labels, palette, ignore_colour=(0, 0, 0)):
@@ -87,14 +88,19 @@ def _save(fig, path):
 
 
 def loss_curves(out):
-    """{"STAGE COLUMN": values per epoch}: loss and val_loss of every stage of every seed (OUT/seed_*/**/log.csv)."""
+    """{"STAGE COLUMN": [(epoch, value)]}: loss and val_loss of every stage of every seed (OUT/seed_*/**/log.csv).
+
+    Epochs count from 1; an epoch without validation ([train] validation_every) has no val_loss point.
+    """
     out, curves = Path(out), {}
     for log in sorted(out.glob("seed_*/**/log.csv")):
         stage = log.parent.relative_to(out).as_posix()
+        with open(log, newline="") as handle:
+            rows = list(csv.DictReader(handle))
         for column in ("loss", "val_loss"):
-            values = csv_column(log, column)
-            if values:
-                curves[f"{stage} {column}"] = values
+            points = [(int(row["epoch"]) + 1, float(row[column])) for row in rows if row.get(column)]
+            if points:
+                curves[f"{stage} {column}"] = points
     return curves
 
 
@@ -104,9 +110,9 @@ def loss_figure(out):
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for label, values in curves.items():
-        ax.plot(np.arange(1, len(values) + 1), values, "--" if label.endswith("val_loss") else "-", marker="o",
-                markersize=3, label=label)
+    for label, points in curves.items():
+        epochs, values = zip(*points)
+        ax.plot(epochs, values, "--" if label.endswith("val_loss") else "-", marker="o", markersize=3, label=label)
     _finish_axes(ax, "epoch", "loss", f"{Path(out).name}: loss per epoch")
     fig.tight_layout()
     _save(fig, Path(out) / "loss.png")

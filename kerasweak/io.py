@@ -121,11 +121,19 @@ def write_json(path, obj):
 
 
 def csv_column(path, column):
-    """The float values of one column of a CSV log; [] if the file does not exist yet."""
+    """The float values of one column of a CSV log, empty cells skipped; [] if the file does not exist yet."""
     if not Path(path).exists():
         return []
     with open(path, newline="") as handle:
         return [float(row[column]) for row in csv.DictReader(handle) if row.get(column)]
+
+
+def csv_header(path):
+    """The column names of a CSV log; [] if it does not exist or is empty."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def check_writable(directory):

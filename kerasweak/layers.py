@@ -141,3 +141,37 @@ class SemedaNet(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
+class GradientRamp(keras.layers.Layer):
+    """Identity whose gradient is scaled by min(1, step / ramp_steps): a loss on its output comes in linearly over training.
+
+    `step` counts the training calls, a non-trainable weight, so a resumed fit
+    goes on with the ramp; ramp_steps = 0 passes the gradient whole. The forward
+    value, hence the logged loss, is never scaled: the validation loss stays the
+    same objective from epoch to epoch (early stopping compares like with like)
+    while the ramp weighs the term's training gradient.
+    """
+
+    def __init__(self, ramp_steps=0, **kwargs):
+        super().__init__(**kwargs)
+        self.ramp_steps = int(ramp_steps)
+
+    def build(self, input_shape):
+        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
+                                    aggregation="only_first_replica", name="step")
+
+    def call(self, inputs, training=False):
+        if not training or not self.ramp_steps:
+            return inputs
+        scale = ops.cast(ops.minimum(ops.cast(self.step, "float32") / self.ramp_steps, 1.0), inputs.dtype)
+        self.step.assign_add(1)
+        held = ops.stop_gradient(inputs)
+        return held + scale * (inputs - held)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "ramp_steps": self.ramp_steps}

@@ -19,6 +19,7 @@ from .data.registry import get_dataset
 from .data.splits import SPLIT_RULES
 from .errors import KerasweakError
 from .methods import METHODS, get_method
+from .schedules import LR_SCHEDULES
 from .schema import (INT, NUMBER, Section, Setting, at_least, did_you_mean, fraction, list_of, multiple_of_16,
                      normalise_section, one_of, positive, unit_interval)
 
@@ -50,10 +51,13 @@ TRAIN = {
     "optimizer": Setting((str,), "adam", one_of("adam", "adamw", "sgd"), "adam, adamw, or sgd with `momentum`"),
     "momentum": Setting(NUMBER, 0.9, unit_interval, "SGD momentum (optimizer = sgd only)"),
     "learning_rate": Setting(NUMBER, 1e-3, positive, "peak learning rate"),
-    "lr_schedule": Setting((str,), "constant", one_of("constant", "cosine"), "constant, or cosine decay to 0 over the planned steps"),
+    "lr_schedule": Setting((str,), "constant", one_of(*LR_SCHEDULES),
+                           "constant, cosine, warmup-cosine or one-cycle over the planned steps (kerasweak.schedules)"),
+    "warmup_epochs": Setting(INT, 1, at_least(0), "lr_schedule = warmup-cosine: epochs of linear warm-up from 0"),
     "batch_size": Setting(INT, 16, at_least(1), "patches per step (the global batch under a distribution strategy)"),
     "epochs": Setting(INT, 100, at_least(1), "maximum epochs"),
-    "patience": Setting(INT, 10, at_least(1), "EarlyStopping patience on the validation figure"),
+    "patience": Setting(INT, 10, at_least(1), "EarlyStopping patience on the validation figure, in validations"),
+    "validation_every": Setting(INT, 1, at_least(1), "validate on the first epoch, every k-th after it and the last"),
     "mixed_precision": Setting((bool,), False, doc="mixed_bfloat16 (faster on recent CPUs)"),
     "augment": Setting((list,), [], list_of((str,), one_of(*AUGMENTATIONS)), "label-exact augmentations"),
     "mosaic": Setting(INT, 1, at_least(1), "k: train on k×k mosaics of patches (method spss: keeps proportions exact)"),

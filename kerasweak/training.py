@@ -3,6 +3,9 @@
 Every stage is a plain `model.fit` with the same callbacks: resume from the last
 completed epoch (kerasweak.backup's kill-safe snapshots), keep the best weights by the monitored
 validation figure, stop early, and log each epoch (CSV with `epoch_seconds`, TensorBoard with a few predicted masks).
+With [train] validation_every = k the stage validates on its first epoch, every k-th after it and its
+last (`validated_epochs`); the other epochs' validation cells in log.csv stay empty, and EarlyStopping's
+patience counts validations.
 Training data is shuffled by (seed, epoch) (`EpochCounter`), so a resumed run
 sees the same batches as an uninterrupted one; random augmentations are not replayed.
 """
@@ -18,9 +21,10 @@ import numpy as np
 from .backup import Snapshots, resume
 from .data import make_dataset
 from .data.pipeline import EpochCounter
-from .io import csv_column, naming_full_disk, write_json
+from .io import csv_column, csv_header, naming_full_disk, write_json
 from .mask_previews import MaskPreviews
 from .progress import RunEta
+from .schedules import learning_rate as scheduled_rate
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -51,6 +55,24 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self.best, self.wait = replay_patience(self.history, self.mode)
 
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor in (logs or {}):  # an epoch without validation neither counts nor warns
+            super().on_epoch_end(epoch, logs)
+
+
+class CsvLog(keras.callbacks.CSVLogger):
+    """CSVLogger whose columns stay those of the log's header, with empty cells for an epoch's missing values.
+
+    Keras's own picks its columns from the first epoch it logs, so a resumed stage
+    whose first epoch is not validated would write rows that do not match the
+    header, and it writes "NA" for missing values, which `csv_column` could not read.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and not self.append_header:
+            self.keys = csv_header(self.filename)[1:] or None
+        super().on_epoch_end(epoch, {**dict.fromkeys(self.keys or (), ""), **(logs or {})})
+
 
 def replay_patience(history, mode):
     """(best value, epochs waited since it) of a monitored `history`, counted as Keras's EarlyStopping counts."""
@@ -68,8 +90,13 @@ def patience_exhausted(history, patience, mode):
     return len(history) > 1 and replay_patience(history, mode)[1] >= patience
 
 
+def validated_epochs(epochs, every):
+    """The epochs (counted from 1) a stage of `epochs` validates on: the first, every `every`-th after it, and the last."""
+    return sorted({*range(1, epochs + 1, every), epochs})
+
+
 def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor="val_loss", mode="min", verbose="auto",
-              callbacks=(), preview=None):
+              callbacks=(), preview=None, validation_every=1):
     """`model.fit` with the protocol callbacks (and `callbacks`, e.g. the data's EpochCounter); restores the best weights.
 
     A resumed stage (kerasweak.backup) keeps its best-weights threshold and
@@ -77,6 +104,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
     finished stage (stage_dir/done.json) is not trained again: its best weights are loaded.
     `preview`, a PatchSet (the validation patches), puts a few of its patches and
     their predicted masks in TensorBoard each epoch (mask_previews.MaskPreviews, run "masks").
+    `validation_every` = k validates only on `validated_epochs`; `patience` then counts validations.
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -88,13 +116,14 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
             _restart_stage(log_path, best_path)
         history = csv_column(log_path, monitor)
         if initial_epoch < epochs and not patience_exhausted(history, patience, mode):
+            validated = validated_epochs(epochs, validation_every)
             previous_best = (min if mode == "min" else max)(history, default=None)
             callbacks = [
                 *callbacks,
                 EpochTimer(),
-                RunEta(epochs),
+                RunEta(epochs, validated=validated),
                 ResumedEarlyStopping(history, monitor=monitor, mode=mode, patience=patience),
-                keras.callbacks.CSVLogger(str(log_path), append=True),
+                CsvLog(str(log_path), append=True),
                 keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False, profile_batch=0),
                 *([MaskPreviews(stage_dir / "tensorboard" / "masks", preview)] if preview is not None else []),
                 # last, so an epoch counts as completed only once its log row is written; saves the best weights too
@@ -103,7 +132,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
             # shuffle=False: the datasets shuffle themselves (by seed and epoch); Keras would warn it ignores shuffle=True
             with naming_full_disk(stage_dir):
                 model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
-                          callbacks=callbacks, verbose=verbose)
+                          validation_freq=validated, callbacks=callbacks, verbose=verbose)
         write_json(done_path, {"monitor": monitor, "epochs": len(csv_column(log_path, "epoch_seconds"))})
     shutil.rmtree(backup_dir, ignore_errors=True)
     if best_path.exists():
@@ -136,17 +165,16 @@ def set_precision(recipe):
 def make_optimizer(recipe, num_patches, epochs, mosaic=1, learning_rate=None):
     """The [train] optimizer (adam, adamw, or sgd with momentum) at `learning_rate` (default [train] learning_rate).
 
-    With [train] lr_schedule = "cosine" the rate decays to 0 by CosineDecay over
-    the planned steps: `epochs` × the batches in an epoch of `num_patches`
+    [train] lr_schedule other than "constant" varies the rate over the planned
+    steps (kerasweak.schedules): `epochs` × the batches in an epoch of `num_patches`
     patches (k×k mosaics put k² patches in one input, see make_dataset);
-    EarlyStopping may end training before the rate reaches 0.
+    EarlyStopping may end training before the schedule does.
     """
     cfg = recipe["train"]
-    rate = cfg["learning_rate"] if learning_rate is None else learning_rate
-    if cfg["lr_schedule"] == "cosine":
-        tiles = mosaic * mosaic
-        steps = epochs * math.ceil(num_patches // tiles / max(1, cfg["batch_size"] // tiles))
-        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps))
+    tiles = mosaic * mosaic
+    steps_per_epoch = math.ceil(num_patches // tiles / max(1, cfg["batch_size"] // tiles))
+    rate = scheduled_rate(cfg["lr_schedule"], cfg["learning_rate"] if learning_rate is None else learning_rate,
+                          steps_per_epoch, epochs, cfg["warmup_epochs"])
     if cfg["optimizer"] == "adamw":
         return keras.optimizers.AdamW(rate)
     if cfg["optimizer"] == "sgd":
@@ -168,5 +196,5 @@ def train_seed(method, recipe, train, val, seed, seed_dir, verbose="auto", loss=
                               augment=cfg["augment"], mosaic=cfg["mosaic"], epoch=counter.epoch)
     val_data = make_dataset(val.images, method.targets(val, recipe), cfg["batch_size"])
     seconds, epochs_run = fit_stage(model, train_data, val_data, seed_dir, cfg["epochs"], cfg["patience"], verbose=verbose,
-                                    callbacks=[counter], preview=val)
+                                    callbacks=[counter], preview=val, validation_every=cfg["validation_every"])
     return model, seconds, {"epochs": float(epochs_run)}

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasweak import layers, losses, metrics, models
+from kerasweak import layers, losses, metrics, models, proportion_losses
 from kerasweak.ops import boundary_band, semantic_edges, sobel_edges
 
 CLASSES = 3
@@ -64,7 +64,8 @@ def _layer_values(x):
             "edge_aware_smoothness": layers.edge_aware_smoothness(x["images"][:, :8, :8], probs, 15.0),
             "EdgeAwareSmoothness": passed, "EdgeAwareSmoothness_loss": smoothness.losses[0],
             "SemedaNet": edge_net(probs), **{f"SemedaNet_psi{i}": psi for i, psi in
-                                             enumerate(edge_net(probs, return_embeddings=True), 1)}}
+                                             enumerate(edge_net(probs, return_embeddings=True), 1)},
+            "GradientRamp": layers.GradientRamp(3)(probs, training=True)}
 
 
 def _loss_values(x):
@@ -90,6 +91,13 @@ def _loss_values(x):
     values["KeypointLoss"] = losses.KeypointLoss(**per_image)(x["keypoints"], probs)
     values["KeypointLoss_logits"] = losses.KeypointLoss(from_logits=True)(x["keypoints"], x["logits"],
                                                                           sample_weight=x["pixel_weight"])
+    signals = {"IntervalProportionLoss": (proportion_losses.IntervalProportionLoss, x["proportions"][::-1]),
+               "PseudoLabelLoss": (proportion_losses.PseudoLabelLoss, probs),
+               "ClassPresenceLoss": (lambda **kw: proportion_losses.ClassPresenceLoss(present_weight=0.5, **kw), probs)}
+    for name, (make, y_pred) in signals.items():
+        values[name] = make(**per_image)(x["proportions"] * (x["proportions"] > 0.2), y_pred)
+    values["PseudoLabelLoss_1_logits"] = proportion_losses.PseudoLabelLoss(from_logits=True, **per_image)(
+        x["proportions1"], x["logits1"])
     return values
 
 

@@ -41,13 +41,16 @@ IMPORTS = """
 import kerasweak
 import keras
 import kerasweak.layers, kerasweak.losses, kerasweak.metrics, kerasweak.ops.edges, kerasweak.models.unet, kerasweak.models.spss
+import kerasweak.proportion_losses
 from kerasweak.constants import IGNORE_LABEL
-from kerasweak.models import build_spss, build_spss_plus, build_unet, segmenter_of
+from kerasweak.models import build_spss, build_spss_plus, build_spss_signals, build_unet, segmenter_of
 registered = sorted(name for name in keras.saving.get_custom_objects() if name.startswith("kerasweak>"))
 print(keras.backend.backend(), IGNORE_LABEL, *registered)
 """
-GROUPS = {"layers": ("class_probabilities", "ProportionHead", "edge_aware_smoothness", "EdgeAwareSmoothness", "SemedaNet"),
-          "losses": ("ProportionLoss", "PixelCrossEntropy", "KeypointLoss", "SobelEdgeLoss", "SemedaLoss"),
+GROUPS = {"layers": ("class_probabilities", "ProportionHead", "edge_aware_smoothness", "EdgeAwareSmoothness", "SemedaNet",
+                     "GradientRamp"),
+          "losses": ("ProportionLoss", "PixelCrossEntropy", "KeypointLoss", "SobelEdgeLoss", "SemedaLoss",
+                     "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss"),
           "metrics": ("MeanIoU",),
           "edges": ("semantic_edges", "boundary_band", "sobel_edges"),
           "models": ("build_unet", "build_spss", "build_spss_plus", "segmenter_of")}
@@ -85,7 +88,9 @@ def test_the_core_imports_and_registers_without_tensorflow(tmp_path):
     assert (backend, ignore_label) == ("jax", "255")
     assert registered == sorted(f"kerasweak>{name}" for name in ("ProportionHead", "EdgeAwareSmoothness", "SemedaNet",
                                                                   "ProportionLoss", "PixelCrossEntropy", "KeypointLoss",
-                                                                  "SemedaLoss", "SobelEdgeLoss", "MeanIoU"))
+                                                                  "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "GradientRamp",
+                                                                  "IntervalProportionLoss", "PseudoLabelLoss",
+                                                                  "ClassPresenceLoss", "WarmupCosine"))
 
 
 @pytest.mark.slow

@@ -41,3 +41,20 @@ def test_outside_a_run_nothing_is_printed(capsys):
         eta.on_epoch_end(epoch)
     assert capsys.readouterr().out == ""
     assert duration(45) == "45 s" and duration(600) == "10 min" and duration(7500) == "2 h 05 min"
+
+
+def test_a_stage_validating_every_third_epoch_is_foreseen_with_its_remaining_validations_only():
+    lines, clock = [], FakeClock([])
+    eta = RunEta(10, after_epochs=2, clock=clock, validated=[1, 4, 7, 10])
+    with seed_progress(seed=1, later_seeds=1, echo=lines.append):
+        for epoch, (training, validation) in enumerate([(20, 10), (20, None)]):
+            eta.on_epoch_begin(epoch)
+            clock.now += training
+            if validation is not None:
+                eta.on_test_begin()
+                clock.now += validation
+                eta.on_test_end()
+            eta.on_epoch_end(epoch)
+    # 20 s training an epoch, 10 s a validation: 8 epochs and 3 validations left = 190 s; a later seed 10 × 20 + 4 × 10 s
+    assert lines == ["seed 1: epoch 2/10 at 25 s an epoch; at most 3 min left for this stage (early stopping usually "
+                     "ends it sooner); at most 7 min for the run's 1 later seed too"]

@@ -16,9 +16,26 @@ def api_snippets():
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-def _inputs(first_comment, rng):
-    """Tiny arrays for the names a snippet's first comment declares (N = 8, 32×32)."""
+def _write_folder(root, rng, count=10, side=224):
+    """A generic dataset folder of `count` random RGB images of side² with three-class index masks."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    (root / "dataset.toml").write_text('classes = ["background", "road", "car"]\n')
+    for i in range(count):
+        mask = rng.integers(0, 3, (side, side)).astype(np.uint8)  # noise: validation stops improving early
+        image = rng.integers(0, 256, (side, side, 3)).astype(np.uint8)
+        Image.fromarray(image).save(root / "images" / f"image_{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"image_{i}.png")
+    return root
+
+
+def _inputs(first_comment, rng, tmp_path):
+    """Tiny inputs for the names a snippet's first comment declares (N = 8, 32×32; a folder of ten 224² images)."""
     n, h, w = 8, 32, 32
+    if "generic dataset folder" in first_comment:
+        return {"folder": _write_folder(tmp_path / "folder", rng)}
     grey = "(N, H, W, 1)" in first_comment
     images = rng.integers(0, 256, (n, h, w, 1 if grey else 3)).astype("float32")
     if "SemedaLoss" in first_comment or "class indices" in first_comment:
@@ -39,18 +56,18 @@ def _inputs(first_comment, rng):
 
 def test_the_section_has_a_snippet_per_method():
     snippets = api_snippets()
-    assert len(snippets) == 5
+    assert len(snippets) == 6
     for snippet, name in zip(snippets, ("build_spss", "build_spss_plus", "SizeSupervisedSegmenter", "SemedaLoss",
-                                        "from_logits=True")):
+                                        "from_logits=True", "load_folder")):
         assert name in snippet
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(5), ids=["spss", "spss_plus", "sizes", "semeda", "logits"])
+@pytest.mark.parametrize("index", range(6), ids=["spss", "spss_plus", "sizes", "semeda", "logits", "folder"])
 def test_snippet_runs_and_trains(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the SPSS snippet exports a SavedModel into the working folder
     snippet = api_snippets()[index]
-    namespace = _inputs(snippet.splitlines()[0], np.random.default_rng(index))
+    namespace = _inputs(snippet.splitlines()[0], np.random.default_rng(index), tmp_path)
     exec(compile(snippet, f"README.md snippet {index}", "exec"), namespace)
     first_trained = next(namespace[name] for name in ("spss", "spss_plus", "unet") if name in namespace)
     losses = first_trained.history.history["loss"]

@@ -8,11 +8,12 @@ import sys
 import keras
 import pytest
 
-from kerasweak import layers, losses, metrics, models
+from kerasweak import layers, losses, metrics, models, proportion_losses, schedules
 
 # Every class kerasweak registers, and a .keras file holding it (in its architecture or in its compiled loss/metric).
 CUSTOM_OBJECTS = ("ProportionHead", "EdgeAwareSmoothness", "SemedaNet", "ProportionLoss", "PixelCrossEntropy",
-                  "KeypointLoss", "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "SizeSupervisedSegmenter")
+                  "KeypointLoss", "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "SizeSupervisedSegmenter", "GradientRamp",
+                  "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "WarmupCosine")
 
 
 def _unet(classes=2, **kwargs):
@@ -30,14 +31,21 @@ def _files(folder):
     semeda = _unet(3)
     semeda.compile(optimizer="adam", loss=losses.SemedaLoss(layers.SemedaNet(3)))
     sobel = _unet(3)
-    sobel.compile(optimizer="adam", loss=losses.SobelEdgeLoss())
+    sobel.compile(optimizer=keras.optimizers.Adam(schedules.WarmupCosine(1e-3, 100, warmup_steps=10)),
+                  loss=losses.SobelEdgeLoss())
+    signals = models.build_spss_signals(_unet(), presence=True, pseudo_label_ramp_steps=10)
+    signals.compile(optimizer="adam", loss={"proportions": proportion_losses.IntervalProportionLoss(),
+                                            "class_maps": proportion_losses.ClassPresenceLoss(),
+                                            "pseudo_label_maps": proportion_losses.PseudoLabelLoss()})
     sizes = models.SizeSupervisedSegmenter(_unet(1))
     sizes.compile(optimizer="adam")
     saved = {"spss.keras": (spss, ("ProportionHead", "EdgeAwareSmoothness", "ProportionLoss")),
              "pixel.keras": (pixel, ("PixelCrossEntropy", "MeanIoU")),
              "spss_plus.keras": (keypoints, ("ProportionHead", "KeypointLoss")),
              "semeda.keras": (semeda, ("SemedaLoss", "SemedaNet")),
-             "sobel.keras": (sobel, ("SobelEdgeLoss",)),
+             "sobel.keras": (sobel, ("SobelEdgeLoss", "WarmupCosine")),
+             "spss_signals.keras": (signals, ("ProportionHead", "GradientRamp", "IntervalProportionLoss", "ClassPresenceLoss",
+                                              "PseudoLabelLoss")),
              "sizes.keras": (sizes, ("SizeSupervisedSegmenter",))}
     for name, (model, _) in saved.items():
         model.save(folder / name)
@@ -61,6 +69,7 @@ for path in sys.argv[1:]:
     objects += [type(obj).__name__ for obj in (loss.values() if isinstance(loss, dict) else [loss]) if obj is not None]
     objects += [type(keras.saving.deserialize_keras_object(m)).__name__ for m in model.get_compile_config()["metrics"] or []]
     objects += [type(loss.edge_net).__name__] if hasattr(loss, "edge_net") else []
+    objects += [type(model.optimizer._learning_rate).__name__] if model.optimizer is not None else []
     loaded[path] = objects
 print(json.dumps(loaded))
 """

@@ -41,11 +41,13 @@ def _write_log(path, rows):
 def test_loss_curves_are_the_log_columns_of_every_stage_of_every_seed(tmp_path):
     _write_log(tmp_path / "seed_0" / "log.csv", [("epoch", "loss", "val_loss"), (0, 0.9, 1.1), (1, 0.5, 0.7), (2, 0.25, 0.6)])
     _write_log(tmp_path / "seed_0" / "finetune" / "log.csv", [("epoch", "loss"), (0, 3.5), (1, 2.0)])
-    _write_log(tmp_path / "seed_1" / "log.csv", [("epoch", "loss", "val_loss"), (0, 0.8, 1.0)])
+    _write_log(tmp_path / "seed_1" / "log.csv", [("epoch", "loss", "val_loss"), (0, 0.8, 1.0), (1, 0.7, ""), (2, 0.6, 0.9)])
     assert loss_figure(tmp_path / "empty") is None
-    assert loss_curves(tmp_path) == {"seed_0 loss": [0.9, 0.5, 0.25], "seed_0 val_loss": [1.1, 0.7, 0.6],
-                                     "seed_0/finetune loss": [3.5, 2.0],
-                                     "seed_1 loss": [0.8], "seed_1 val_loss": [1.0]}
+    assert loss_curves(tmp_path) == {"seed_0 loss": [(1, 0.9), (2, 0.5), (3, 0.25)],
+                                     "seed_0 val_loss": [(1, 1.1), (2, 0.7), (3, 0.6)],
+                                     "seed_0/finetune loss": [(1, 3.5), (2, 2.0)],
+                                     "seed_1 loss": [(1, 0.8), (2, 0.7), (3, 0.6)],
+                                     "seed_1 val_loss": [(1, 1.0), (3, 0.9)]}  # epoch 2 was not validated
     assert loss_figure(tmp_path) == tmp_path / "loss.png"
     assert Image.open(tmp_path / "loss.png").size[0] > 0
 

@@ -19,11 +19,21 @@ def test_extends_inherits_and_overrides():
 def test_every_packaged_recipe_loads_with_its_papers_protocol():
     for name, description in list_recipes():
         recipe = load_recipe(name)
+        if name == "dubai-spss-fast":  # its own schedule (issue 31), checked below
+            continue
         assert description and recipe["train"]["learning_rate"] == 1e-3
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
             assert recipe["train"]["batch_size"] == 32 and recipe["sizes"]["num_samples"] >= 1
         else:  # semantic proportions paper; em-spss-plus waits longer on its keypoint-driven validation loss (its comment)
             assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if name in ("em-spss-plus", "em-spss-plus-blocks", "em-points") else 10)
+
+
+def test_the_fast_protocol_is_dubai_spss_with_another_training_schedule():
+    fast, spss = load_recipe("dubai-spss-fast"), load_recipe("dubai-spss")
+    schedule = {"lr_schedule", "learning_rate", "warmup_epochs", "epochs", "patience", "validation_every"}
+    assert {k: v for k, v in fast.items() if k not in ("name", "description", "label", "train")} == \
+        {k: v for k, v in spss.items() if k not in ("name", "description", "label", "train")}
+    assert {k for k in spss["train"] if fast["train"][k] != spss["train"][k]} <= schedule
 
 
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):

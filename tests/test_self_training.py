@@ -40,13 +40,13 @@ def _with_train(**options):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"loss": "l1"}, r"\[train\] loss must be one of mse, kl, mse\+kl, got 'l1'"),
+    ({"loss": "l1"}, r"\[train\] loss must be one of mse, kl, mse\+kl, interval, got 'l1'"),
     ({"smoothness": -0.1}, r"\[train\] smoothness must be >= 0, got -0.1"),
     ({"smoothness_sigma": 0}, r"\[train\] smoothness_sigma must be > 0, got 0"),
     ({"self_train_rounds": 1.5}, r"\[train\] self_train_rounds must be an integer, got 1.5"),
     ({"self_train_epochs": 0}, r"\[train\] self_train_epochs must be >= 1, got 0"),
     ({"self_train_confidence": 1.5}, r"\[train\] self_train_confidence must be between 0 and 1, got 1.5"),
-    ({"lr_schedule": "step"}, r"\[train\] lr_schedule must be one of constant, cosine, got 'step'"),
+    ({"lr_schedule": "step"}, r"\[train\] lr_schedule must be one of constant, cosine, warmup-cosine, one-cycle, got 'step'"),
 ])
 def test_bad_spss_options_are_one_line_errors(options, message):
     with pytest.raises(KerasweakError, match=message) as error:

@@ -1,10 +1,17 @@
-"""kerasweak.training: a resumed stage stops early where an uninterrupted one would (against Keras's own EarlyStopping)."""
+"""kerasweak.training: a resumed stage stops early where an uninterrupted one would (against Keras's own EarlyStopping);
+validation every k epochs."""
+
+import csv
 
 import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.training import ResumedEarlyStopping, patience_exhausted
+from kerasweak.io import csv_column
+from kerasweak.training import ResumedEarlyStopping, fit_stage, patience_exhausted, validated_epochs
 
 MODEL = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
 
@@ -49,3 +56,56 @@ def test_a_stage_killed_after_its_early_stop_is_not_trained_further(values, pati
     last_logged = len(values) if uninterrupted is None else uninterrupted + 1
     for logged in range(last_logged + 1):
         assert patience_exhausted(values[:logged], patience, mode) == (logged - 1 == uninterrupted)
+
+
+def test_epochs_without_validation_neither_count_towards_patience_nor_warn(recwarn):
+    """With validation every k epochs, patience counts validations; an epoch without val_loss leaves the count as it is."""
+    callback = ResumedEarlyStopping(monitor="val_loss", patience=2)
+    MODEL.stop_training = False
+    callback.set_model(MODEL)
+    callback.on_train_begin()
+    for epoch, value in enumerate([0.1, None, None, None, 0.5, None, None, 0.5]):
+        callback.on_epoch_end(epoch, {"loss": 1.0} if value is None else {"loss": 1.0, "val_loss": value})
+        if MODEL.stop_training:
+            break
+    assert epoch == 7 and not [w for w in recwarn if "Early stopping" in str(w.message)]
+
+
+def test_validated_epochs_are_the_first_every_kth_after_it_and_the_last():
+    assert validated_epochs(7, 3) == [1, 4, 7]
+    assert validated_epochs(8, 3) == [1, 4, 7, 8]
+    assert validated_epochs(4, 1) == [1, 2, 3, 4]
+
+
+class StopAt(keras.callbacks.Callback):
+    """Kills a fit (an exception) as epoch `epoch` (counted from 0) begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _validation_stage(stage_dir, callbacks=()):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices((rng.normal(size=(8, 3)), rng.normal(size=(8, 1)))).batch(4)
+    return fit_stage(model, data, data, stage_dir, epochs=7, patience=5, verbose=0, callbacks=callbacks,
+                     validation_every=3)
+
+
+def test_a_stage_validating_every_third_epoch_logs_and_resumes_a_readable_log(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        _validation_stage(tmp_path, [StopAt(4)])  # resumes at epoch 5 (from 1), which does not validate
+    assert _validation_stage(tmp_path)[1] == 7
+    with open(tmp_path / "log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == list(range(7))
+    assert [int(row["epoch"]) + 1 for row in rows if row["val_loss"]] == [1, 4, 7]
+    assert all(row["loss"] and row["epoch_seconds"] for row in rows)
+    assert len(csv_column(tmp_path / "log.csv", "val_loss")) == 3

@@ -53,7 +53,8 @@ class Sizes(Method):
                                 seed=seed, augment=["flip_with_mask"] if sizes["augment"] else (), epoch=counter.epoch)
         val_masks = make_dataset(val.images, val.masks[..., None].astype("float32"), cfg["batch_size"])
         pre_seconds, pre_epochs = fit_stage(backbone, pre_data, val_masks, seed_dir / "pretrain", cfg["epochs"],
-                                            cfg["patience"], verbose=verbose, callbacks=[counter], preview=val)
+                                            cfg["patience"], verbose=verbose, callbacks=[counter], preview=val,
+                                            validation_every=cfg["validation_every"])
         metrics = {f"pretrain_{key}": value for key, value in (evaluate(backbone) if evaluate else {}).items()}
 
         model = SizeSupervisedSegmenter(backbone, num_samples=sizes["num_samples"], seed=seed)
@@ -66,7 +67,7 @@ class Sizes(Method):
                                 cfg["batch_size"])
         fine_seconds, fine_epochs = fit_stage(model, fine_data, val_data, seed_dir / "finetune", sizes["finetune_epochs"],
                                               sizes["finetune_patience"], monitor="val_size_error", verbose=verbose,
-                                              callbacks=[fine_counter], preview=val)
+                                              callbacks=[fine_counter], preview=val, validation_every=cfg["validation_every"])
         metrics.update(epochs=float(pre_epochs + fine_epochs), pretrain_seconds=pre_seconds,
                        pretrain_epochs=float(pre_epochs), finetune_epochs=float(fine_epochs),
                        finetune_epoch_seconds=fine_seconds / max(fine_epochs, 1), pixel_annotated=float(len(labelled)))

@@ -1,10 +1,13 @@
 """Method "spss": the U-Net's softmax maps, globally average-pooled, trained to the given class proportions (paper eq. 1).
 
 Beyond the paper, [train] offers a mask-free edge-aware smoothness prior in
-the model and self-training rounds after the fit: the segmenter learns its own
-confident predictions with the proportion loss kept on.
+the model, self-training rounds after the fit (the segmenter learns its own
+confident predictions with the proportion loss kept on), and, off by default,
+signals from the proportions beyond eq. 1 (kerasweak.proportion_losses): an
+interval loss, proportion-matching pseudo-labels, absent/present class penalties.
 """
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,18 +19,59 @@ from ..data import IGNORE_LABEL, make_dataset
 from ..data.pipeline import EpochCounter, predict_batches
 from ..errors import KerasweakError
 from ..metrics import class_maps
-from ..models import build_spss, build_spss_plus, segmenter_of
+from ..models import build_spss, build_spss_plus, build_spss_signals, segmenter_of
 from ..models.spss import with_validity_channel
-from ..schema import INT, NUMBER, Setting, at_least, one_of, positive, unit_interval
+from ..proportion_losses import ClassPresenceLoss, IntervalProportionLoss, PseudoLabelLoss
+from ..schema import INT, NUMBER, Setting, at_least, fraction, one_of, positive, unit_interval
 from ..training import fit_stage, make_optimizer, train_seed
 from .base import Method
 
 PROPORTION_LOSS = Setting((str,), "mse", one_of(*losses.PROPORTION_FORMS), "proportion loss: mse (eq. 1), kl or mse+kl")
 
 
+SIGNAL_SETTINGS = {
+    "loss": Setting((str,), "mse", one_of(*losses.PROPORTION_FORMS, "interval"),
+                    "proportion loss: mse (eq. 1), kl, mse+kl, or interval (0 within ± tolerance, a log-barrier outside)"),
+    "tolerance": Setting(NUMBER, 0.05, fraction, "loss = interval: the half-width of the free interval"),
+    "pseudo_label_weight": Setting(NUMBER, 0.0, at_least(0), "weight of the proportion-matching pseudo-label CE (0 = off)"),
+    "pseudo_label_ramp_epochs": Setting(INT, 0, at_least(0), "epochs over which that weight rises linearly from 0"),
+    "pseudo_label_temperature": Setting(NUMBER, 0.1, positive, "Sinkhorn temperature of the pseudo-labels (3+ classes)"),
+    "absent_class_weight": Setting(NUMBER, 0.0, at_least(0), "weight of the absent-class penalty (0 = off)"),
+    "absent_class_top_k": Setting(INT, 1, at_least(1), "its top-k mean probability (1 = the maximum)"),
+    "present_class_weight": Setting(NUMBER, 0.0, at_least(0), "weight of the present-class penalty (0 = off)"),
+    "present_class_top_k": Setting(INT, 16, at_least(1), "pixels each present class must be confident on"),
+}  # the signals from proportions beyond eq. 1 (kerasweak.proportion_losses), each off by default
+
+
 def proportion_loss(recipe):
-    """ProportionLoss of the recipe's [train] loss."""
-    return losses.ProportionLoss(form=recipe["train"]["loss"])
+    """The proportion loss of the recipe's [train] loss: ProportionLoss of its form, or IntervalProportionLoss."""
+    cfg = recipe["train"]
+    if cfg["loss"] == "interval":
+        return IntervalProportionLoss(tolerance=cfg["tolerance"])
+    return losses.ProportionLoss(form=cfg["loss"])
+
+
+def class_map_signals(recipe):
+    """Whether [train] asks for the losses on the class maps: pseudo-labels, absent or present classes."""
+    cfg = recipe["train"]
+    return any(cfg[key] for key in ("pseudo_label_weight", "absent_class_weight", "present_class_weight"))
+
+
+def signal_losses(recipe):
+    """{output: loss} of build_spss_signals's class-map outputs that [train] asks for."""
+    cfg = recipe["train"]
+    signals = {}
+    if cfg["absent_class_weight"] or cfg["present_class_weight"]:
+        signals["class_maps"] = ClassPresenceLoss(cfg["absent_class_weight"], cfg["present_class_weight"],
+                                                  cfg["absent_class_top_k"], cfg["present_class_top_k"])
+    if cfg["pseudo_label_weight"]:
+        signals["pseudo_label_maps"] = PseudoLabelLoss(temperature=cfg["pseudo_label_temperature"])
+    return signals
+
+
+def steps_per_epoch(recipe, num_patches):
+    """Training steps in an epoch of `num_patches` patches (no mosaics: they are refused with class-map signals)."""
+    return math.ceil(num_patches / recipe["train"]["batch_size"])
 
 
 def smoothness_prior(recipe):
@@ -37,9 +81,11 @@ def smoothness_prior(recipe):
 
 
 class Spss(Method):
+    """`steps_per_epoch` turns [train] pseudo_label_ramp_epochs into GradientRamp steps; Spss.train sets it."""
+
     name = "spss"
     train_settings = {
-        "loss": PROPORTION_LOSS,
+        **SIGNAL_SETTINGS,
         "smoothness": Setting(NUMBER, 0.0, at_least(0), "weight of the edge-aware smoothness prior (0 = off)"),
         "smoothness_sigma": Setting(NUMBER, 15.0, positive, "its σ in 0-255 pixel units (layers.EdgeAwareSmoothness)"),
         "self_train_rounds": Setting(INT, 0, at_least(0), "self-training rounds after the SPSS fit (0 = off)"),
@@ -47,17 +93,42 @@ class Spss(Method):
         "self_train_epochs": Setting(INT, None, at_least(1), "epochs per round (default: [train] epochs)"),
     }
 
+    def __init__(self, steps_per_epoch=1):
+        self.steps_per_epoch = steps_per_epoch
+
     def check(self, recipe, where):
-        """Mosaics keep proportion labels exact, so they are allowed here (and only here)."""
+        """Mosaics keep proportion labels exact, so they are allowed here (and only here), but not with class-map signals."""
+        if recipe["train"]["mosaic"] > 1 and class_map_signals(recipe):
+            raise KerasweakError("[train] mosaic > 1 cannot go with pseudo_label_weight, absent_class_weight or "
+                                 "present_class_weight (mosaics take proportion targets only); set one of them off", where)
 
     def build(self, num_outputs, recipe, channels):
-        return build_spss(self.segmenter(num_outputs, recipe, channels), smoothness=smoothness_prior(recipe))
+        segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
+        if not class_map_signals(recipe):
+            return build_spss(segmenter, smoothness=smoothness)
+        cfg = recipe["train"]
+        ramp = cfg["pseudo_label_ramp_epochs"] * self.steps_per_epoch if cfg["pseudo_label_weight"] else None
+        presence = bool(cfg["absent_class_weight"] or cfg["present_class_weight"])
+        return build_spss_signals(segmenter, smoothness, presence=presence, pseudo_label_ramp_steps=ramp)
 
     def targets(self, patches, recipe):
-        return patches.proportions
+        """The proportions; with class-map signals, the target of every output."""
+        if not class_map_signals(recipe):
+            return patches.proportions
+        return {output: patches.proportions for output in ("proportions", *signal_losses(recipe))}
 
     def loss(self, recipe):
-        return proportion_loss(recipe)
+        if not class_map_signals(recipe):
+            return proportion_loss(recipe)
+        return {"proportions": proportion_loss(recipe), **signal_losses(recipe)}
+
+    def loss_weights(self, recipe):
+        if not class_map_signals(recipe):
+            return None
+        weights = {output: 1.0 for output in ("proportions", *signal_losses(recipe))}
+        if "pseudo_label_maps" in weights:
+            weights["pseudo_label_maps"] = recipe["train"]["pseudo_label_weight"]
+        return weights
 
     def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
         """The SPSS fit, then the self-training rounds, round r in seed_dir/self_train_r.
@@ -68,7 +139,8 @@ class Spss(Method):
         if train.valid is not None:
             return train_seed(PaddedSpss(), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
                               seed_dir, verbose)
-        model, seconds, metrics = train_seed(self, recipe, train, val, seed, seed_dir, verbose)
+        model, seconds, metrics = train_seed(type(self)(steps_per_epoch(recipe, len(train))), recipe, train, val, seed,
+                                             seed_dir, verbose)
         rounds = recipe["train"]["self_train_rounds"]
         if rounds and evaluate:
             metrics.update({f"before_self_train_{key}": value for key, value in evaluate(model).items()})
@@ -95,10 +167,11 @@ class PaddedSpss(Spss):
 def padded_inputs(patches, recipe):
     """`patches` with the validity channel on their images (models.spss.with_validity_channel), for PaddedSpss.
 
-    Mosaics and self-training pool every pixel, so they are refused for such patches.
+    Mosaics, self-training and the class-map signals pool every pixel, so they are refused for such patches.
     """
     cfg = recipe["train"]
-    for key, off in (("mosaic", 1), ("self_train_rounds", 0)):
+    for key, off in (("mosaic", 1), ("self_train_rounds", 0), ("pseudo_label_weight", 0), ("absent_class_weight", 0),
+                     ("present_class_weight", 0)):
         if cfg[key] != off:
             raise KerasweakError(f"[train] {key} = {cfg[key]} pools padding into the proportions of whole images "
                                  f"scaled into patches (a folder without masks); set it to {off}", "recipe")
@@ -145,5 +218,5 @@ def self_train_round(recipe, model, train, val, seed, stage_dir, verbose="auto")
     unlabelled = np.full(val.images.shape[:3], IGNORE_LABEL, np.uint8)
     val_data = make_dataset(val.images, {"proportions": val.proportions, "class_maps": unlabelled}, cfg["batch_size"])
     seconds, epochs_run = fit_stage(student, train_data, val_data, stage_dir, epochs, cfg["patience"],
-                                    verbose=verbose, callbacks=[counter])
+                                    verbose=verbose, callbacks=[counter], validation_every=cfg["validation_every"])
     return student, seconds, epochs_run

@@ -8,7 +8,7 @@ whose pre-pooling class maps are the segmentation.
 import keras
 import numpy as np
 
-from ..layers import EdgeAwareSmoothness, ProportionHead
+from ..layers import EdgeAwareSmoothness, GradientRamp, ProportionHead
 
 VALID_LEVEL = 127.5  # validity channel threshold: valid pixels are 255, padding 0
 
@@ -64,6 +64,25 @@ def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=Fal
     class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
     proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps)
     return keras.Model(inputs, {"proportions": proportions, "class_maps": class_maps}, name=name)
+
+
+def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, name="spss",
+                       from_logits=False):
+    """Images -> {"proportions"} plus the class maps for the losses that read them with the proportions as target.
+
+    presence=True adds "class_maps" (for proportion_losses.ClassPresenceLoss); an
+    integer pseudo_label_ramp_steps adds "pseudo_label_maps" (for PseudoLabelLoss),
+    the class maps through a GradientRamp of that many steps (0: no ramp).
+    Compile with the proportions as the target of every output; the options as in build_spss.
+    """
+    inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
+    class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
+    outputs = {"proportions": ProportionHead(from_logits=from_logits, name="proportions")(class_maps)}
+    if presence:
+        outputs["class_maps"] = class_maps
+    if pseudo_label_ramp_steps is not None:
+        outputs["pseudo_label_maps"] = GradientRamp(pseudo_label_ramp_steps, name="pseudo_label_maps")(class_maps)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def segmenter_of(model):

@@ -51,12 +51,12 @@ def sinkhorn_labels(probabilities, proportions, temperature=1.0, iterations=20):
 def sorted_labels(foreground, proportion):
     """The exact count-matching labelling for two classes: the round(P · ρ) pixels of highest `foreground` score are 1.
 
-    foreground: (P,) scores (e.g. log p1 − log p0) of one image; proportion: its foreground fraction.
+    foreground: (..., P) scores (e.g. log p1 − log p0) of each image; proportion: (...) their foreground fractions.
     """
-    pixels = ops.shape(foreground)[0]
-    count = ops.cast(ops.round(proportion * pixels), "int32")
-    rank = ops.argsort(ops.argsort(-foreground))  # 0 for the highest score
-    return ops.cast(rank < count, "int32")
+    pixels = ops.shape(foreground)[-1]
+    count = ops.cast(ops.round(ops.convert_to_tensor(proportion, "float32") * pixels), "int32")
+    rank = ops.argsort(ops.argsort(-foreground, axis=-1), axis=-1)  # 0 for the highest score
+    return ops.cast(rank < ops.expand_dims(count, -1), "int32")
 
 
 def _top_k_mean(maps, k):
