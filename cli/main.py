@@ -24,7 +24,7 @@ def _import_tensorflow_quietly():
 _import_tensorflow_quietly()
 
 from kerasweak.distribute import STRATEGIES  # noqa: E402
-from kerasweak.errors import KerasweakError  # noqa: E402
+from kerasweak.errors import KerasweakError, Terminated, check_termination, request_termination  # noqa: E402
 from kerasweak.io import disk_full_file  # noqa: E402
 
 
@@ -183,16 +183,18 @@ def _patch_size(ctx, param, value):
 @click.option("--patch-size", callback=_patch_size, help="Patch side N, or HxW, in pixels (multiples of 16; default 224).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Patches per step (default 16).")
 @click.option("--base-filters", type=click.IntRange(min=1), help="U-Net filters at the first level (default 16).")
+@click.option("--mixed-precision", is_flag=True, help="mixed_bfloat16 (about 1.5x faster on recent CPUs; default float32).")
 @click.option("--max-samples", type=click.IntRange(min=2), help="Use only the first N patches, in proportion from each split part.")
 @click.option("--deterministic", is_flag=True, help="TF op determinism: the same seed gives the same metrics (slower).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="none", show_default=True,
               help="tf.distribute: all local GPUs (or CPUs), or the workers in $TF_CONFIG.")
-def train_command(method, folder, out, epochs, seeds, patch_size, batch_size, base_filters, max_samples, deterministic, strategy):
+def train_command(method, folder, out, epochs, seeds, patch_size, batch_size, base_filters, mixed_precision, max_samples,
+                  deterministic, strategy):
     """Train METHOD on a generic dataset FOLDER (dataset.toml, images/, masks/ or label CSVs; docs/data.md)."""
     from kerasweak.own_data import train_folder
 
     results = train_folder(method, folder, out, epochs=epochs, seeds=seeds, patch_size=patch_size, batch_size=batch_size,
-                           base_filters=base_filters, max_samples=max_samples, strategy=strategy,
+                           base_filters=base_filters, mixed_precision=mixed_precision, max_samples=max_samples, strategy=strategy,
                            deterministic=deterministic, echo=click.echo)
     if results is None:
         return
@@ -251,23 +253,16 @@ def _percent(fraction):
     return "–" if math.isnan(fraction) else f"{100 * fraction:.1f}"
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that `finally` blocks (temporary files) run before the exit."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def main():
     """Entry point: bad input or a full disk becomes one line on stderr and exit code 2, never a traceback.
 
     SIGTERM (a job scheduler's stop) ends with one line and exit code 143; every
     command resumes or redoes its work when rerun.
     """
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, request_termination)
     try:
         cli.main(standalone_mode=False)
+        check_termination()
     except KerasweakError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -46,7 +46,7 @@ def missing_labels(method, labels):
     return None
 
 
-def folder_recipe(method, folder, epochs=None, patch_size=None, batch_size=None, base_filters=None):
+def folder_recipe(method, folder, epochs=None, patch_size=None, batch_size=None, base_filters=None, mixed_precision=False):
     """The normalised recipe `kerasweak train` runs: dataset "folder", the method, the schema's defaults, the options given.
 
     --epochs also caps the method's other stages (SEMEDA's edge network, the size fine-tuning).
@@ -62,6 +62,8 @@ def folder_recipe(method, folder, epochs=None, patch_size=None, batch_size=None,
         recipe["model"]["base_filters"] = base_filters
     if batch_size is not None:
         recipe["train"]["batch_size"] = batch_size
+    if mixed_precision:
+        recipe["train"]["mixed_precision"] = True
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
         if method == "semeda":
@@ -81,14 +83,14 @@ def split_text(parts):
 
 
 def train_folder(method, folder, out, epochs=None, seeds=1, patch_size=None, batch_size=None, base_filters=None,
-                 max_samples=None, strategy=None, deterministic=False, echo=print, verbose="auto"):
+                 mixed_precision=False, max_samples=None, strategy=None, deterministic=False, echo=print, verbose="auto"):
     """`kerasweak train`: run `method` on the generic folder; return results.json's content (None if others still train)."""
     from .runner import run_recipe
 
     folder = Path(folder)
     if not folder.exists():
         raise KerasweakError("data folder does not exist", folder)
-    recipe = folder_recipe(method, folder, epochs, patch_size, batch_size, base_filters)
+    recipe = folder_recipe(method, folder, epochs, patch_size, batch_size, base_filters, mixed_precision)
     labels = read_labels(folder)
     for warning in labels.warnings:
         echo(f"warning: {warning}")

@@ -21,6 +21,7 @@ import numpy as np
 from .backup import Snapshots, resume
 from .data import make_dataset
 from .data.pipeline import EpochCounter
+from .errors import check_termination
 from .io import csv_column, csv_header, naming_full_disk, write_json
 from .mask_previews import MaskPreviews
 from .progress import RunEta
@@ -36,6 +37,16 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
+class TerminationCheck(keras.callbacks.Callback):
+    """Stops at the next batch once SIGTERM arrived (kerasweak.errors.check_termination)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_termination()
+
+    def on_test_batch_end(self, batch, logs=None):
+        check_termination()
 
 
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
@@ -119,6 +130,7 @@ def fit_stage(model, train_data, val_data, stage_dir, epochs, patience, monitor=
             validated = validated_epochs(epochs, validation_every)
             previous_best = (min if mode == "min" else max)(history, default=None)
             callbacks = [
+                TerminationCheck(),
                 *callbacks,
                 EpochTimer(),
                 RunEta(epochs, validated=validated),

@@ -10,6 +10,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kerasweak import errors
 from kerasweak.io import csv_column
 from kerasweak.training import ResumedEarlyStopping, fit_stage, patience_exhausted, validated_epochs
 
@@ -109,3 +110,32 @@ def test_a_stage_validating_every_third_epoch_logs_and_resumes_a_readable_log(tm
     assert [int(row["epoch"]) + 1 for row in rows if row["val_loss"]] == [1, 4, 7]
     assert all(row["loss"] and row["epoch_seconds"] for row in rows)
     assert len(csv_column(tmp_path / "log.csv", "val_loss")) == 3
+
+
+class DroppedSigterm(keras.callbacks.Callback):
+    """SIGTERM's handler runs inside a `__del__` as epoch `epoch` begins: Python prints and drops its Terminated."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            ReceivesSigterm()  # deleted at once
+
+
+class ReceivesSigterm:
+    def __del__(self):
+        errors.request_termination()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_sigterm_whose_exception_python_dropped_still_stops_the_stage_at_the_next_batch(tmp_path, monkeypatch):
+    monkeypatch.setitem(errors._termination, "requested", False)  # restored after the test
+    with pytest.raises(errors.Terminated):
+        _validation_stage(tmp_path, [DroppedSigterm(2)])
+    assert len(csv_column(tmp_path / "log.csv", "epoch_seconds")) == 2  # epochs 0 and 1 completed, epoch 2 did not
+    with pytest.raises(errors.Terminated):
+        errors.check_termination()  # and the CLI's last check would still exit 143
+    errors._termination["requested"] = False
+    assert _validation_stage(tmp_path)[1] == 7  # the rerun resumes and completes
