@@ -2,8 +2,8 @@
 
 Each is a pure keras.ops function plus a thin registered class (from_logits,
 reduction, name). The target is always the images' class proportions (B, C):
-IntervalProportionLoss scores the predicted proportions (B, C), PseudoLabelLoss
-and ClassPresenceLoss the class maps (B, H, W, C), the extra outputs of
+IntervalProportionLoss scores the predicted proportions (B, C), PseudoLabelLoss,
+ClassPresenceLoss and EntropyLoss the class maps (B, H, W, C), the extra outputs of
 models.build_spss_signals. One sigmoid channel p counts as the two classes [1 − p, p].
 """
 
@@ -84,6 +84,21 @@ def class_presence(y_true, y_pred, absent_weight=1.0, present_weight=0.0, absent
     return total
 
 
+def mean_pixel_entropy(y_true, y_pred, from_logits=False):
+    """Per image: the mean over pixels of −Σ_c p_c log p_c, in nats (y_true, the proportions, is not read).
+
+    Entropy minimisation (Grandvalet and Bengio, 2005): beside the proportion
+    loss it pushes the class maps from soft areas of the right size towards
+    confident pixels. One sigmoid channel p counts as the two classes [1 − p, p].
+    """
+    log_p = log_probabilities(y_pred, from_logits)
+    entropy = -ops.sum(ops.exp(log_p) * log_p, axis=-1)
+    if log_p.shape[-1] == 1:
+        log_q = log_complements(y_pred, from_logits)
+        entropy = entropy - ops.sum(ops.exp(log_q) * log_q, axis=-1)
+    return ops.mean(entropy, axis=(1, 2))
+
+
 @keras.saving.register_keras_serializable(package="kerasweak")
 class IntervalProportionLoss(keras.losses.Loss):
     """Proportion loss that is 0 within ± tolerance of the given proportions and a log-barrier outside (`interval_barrier`).
@@ -151,3 +166,18 @@ class ClassPresenceLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "absent_weight": self.absent_weight, "present_weight": self.present_weight,
                 "absent_top_k": self.absent_top_k, "present_top_k": self.present_top_k, "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
+class EntropyLoss(keras.losses.Loss):
+    """The class maps' mean pixel entropy (`mean_pixel_entropy`); y_true (the proportions) is accepted and not read."""
+
+    def __init__(self, from_logits=False, name="entropy_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        return mean_pixel_entropy(y_true, y_pred, self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}

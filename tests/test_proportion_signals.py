@@ -12,7 +12,7 @@ from kerasweak.layers import GradientRamp
 from kerasweak.methods import get_method
 from kerasweak.methods.spss import Spss
 from kerasweak.ops.proportions import log_barrier
-from kerasweak.proportion_losses import (ClassPresenceLoss, IntervalProportionLoss, PseudoLabelLoss,
+from kerasweak.proportion_losses import (ClassPresenceLoss, EntropyLoss, IntervalProportionLoss, PseudoLabelLoss,
                                          proportion_pseudo_labels)
 from kerasweak.recipe import load_recipe, with_overrides
 from kerasweak.runner import run_recipe
@@ -103,8 +103,19 @@ def test_the_class_presence_loss_of_one_sigmoid_channel_scores_both_classes():
     assert float(loss(np.array([[0.0]], "float32"), foreground)) == pytest.approx(0.4 - np.log(0.9), rel=1e-5)
 
 
+def test_the_entropy_loss_by_hand():
+    maps = np.array([[[[0.5, 0.5], [1.0, 0.0]]], [[[0.25, 0.75], [0.9, 0.1]]]], "float32")  # (2, 1, 2, 2)
+    per_pixel = [[np.log(2), 0.0], [-(0.25 * np.log(0.25) + 0.75 * np.log(0.75)), -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))]]
+    proportions = np.zeros((2, 2), "float32")  # not read
+    assert float(EntropyLoss()(proportions, maps)) == pytest.approx(np.mean(per_pixel), abs=1e-5)
+    logits = np.log(np.clip(maps, 1e-12, 1))
+    assert float(EntropyLoss(from_logits=True)(proportions, logits)) == pytest.approx(np.mean(per_pixel), abs=1e-5)
+    assert float(EntropyLoss()(proportions, maps[..., 1:])) == pytest.approx(np.mean(per_pixel), abs=1e-5)  # one sigmoid channel
+
+
 @pytest.mark.parametrize("loss", [IntervalProportionLoss(0.1), PseudoLabelLoss(temperature=0.5),
-                                  ClassPresenceLoss(absent_weight=1.0, present_weight=0.3)], ids=lambda loss: loss.name)
+                                  ClassPresenceLoss(absent_weight=1.0, present_weight=0.3), EntropyLoss(from_logits=True)],
+                         ids=lambda loss: loss.name)
 def test_each_loss_round_trips_its_config(loss):
     copy = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(copy) is type(loss) and copy.get_config() == loss.get_config()
@@ -133,6 +144,8 @@ def test_the_ramp_lasts_the_recipes_epochs_of_training_steps():
     model = Spss(steps_per_epoch=7).build(6, recipe, 3)
     assert model.get_layer("pseudo_label_maps").ramp_steps == 21
     assert set(model.output) == {"proportions", "pseudo_label_maps"}
+    model = Spss(steps_per_epoch=7).build(6, _spss(entropy_weight=0.1, entropy_ramp_epochs=2), 3)
+    assert model.get_layer("entropy_maps").ramp_steps == 14 and set(model.output) == {"proportions", "entropy_maps"}
 
 
 # ----------------------------------------------------------------------------- the recipe options
@@ -154,6 +167,8 @@ def test_every_option_is_off_by_default_and_the_model_and_loss_stay_those_of_the
     ({"absent_class_top_k": 0}, r"\[train\] absent_class_top_k must be >= 1, got 0"),
     ({"present_class_weight": -0.5}, r"\[train\] present_class_weight must be >= 0, got -0.5"),
     ({"present_class_top_k": 0}, r"\[train\] present_class_top_k must be >= 1, got 0"),
+    ({"entropy_weight": -0.1}, r"\[train\] entropy_weight must be >= 0, got -0.1"),
+    ({"entropy_ramp_epochs": -1}, r"\[train\] entropy_ramp_epochs must be >= 0, got -1"),
     ({"pseudo_label_wieght": 1}, r"\[train\] pseudo_label_wieght: unknown key \(did you mean `pseudo_label_weight`\?\)"),
     ({"mosaic": 2, "absent_class_weight": 1}, r"\[train\] mosaic > 1 cannot go with pseudo_label_weight"),
 ])
@@ -174,6 +189,7 @@ SIGNALS = {  # [train] options: (the log columns they add, the loss they compile
                       PseudoLabelLoss),
     "presence": ({"absent_class_weight": 1.0, "present_class_weight": 0.1, "present_class_top_k": 4},
                  {"class_maps_loss"}, ClassPresenceLoss),
+    "entropy": ({"entropy_weight": 0.1, "entropy_ramp_epochs": 1}, {"entropy_maps_loss"}, EntropyLoss),
 }
 
 

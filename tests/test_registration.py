@@ -13,7 +13,7 @@ from kerasweak import layers, losses, metrics, models, proportion_losses, schedu
 # Every class kerasweak registers, and a .keras file holding it (in its architecture or in its compiled loss/metric).
 CUSTOM_OBJECTS = ("ProportionHead", "EdgeAwareSmoothness", "SemedaNet", "ProportionLoss", "PixelCrossEntropy",
                   "KeypointLoss", "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "SizeSupervisedSegmenter", "GradientRamp",
-                  "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "WarmupCosine")
+                  "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "EntropyLoss", "WarmupCosine")
 
 
 def _unet(classes=2, **kwargs):
@@ -33,10 +33,11 @@ def _files(folder):
     sobel = _unet(3)
     sobel.compile(optimizer=keras.optimizers.Adam(schedules.WarmupCosine(1e-3, 100, warmup_steps=10)),
                   loss=losses.SobelEdgeLoss())
-    signals = models.build_spss_signals(_unet(), presence=True, pseudo_label_ramp_steps=10)
+    signals = models.build_spss_signals(_unet(), presence=True, pseudo_label_ramp_steps=10, entropy_ramp_steps=5)
     signals.compile(optimizer="adam", loss={"proportions": proportion_losses.IntervalProportionLoss(),
                                             "class_maps": proportion_losses.ClassPresenceLoss(),
-                                            "pseudo_label_maps": proportion_losses.PseudoLabelLoss()})
+                                            "pseudo_label_maps": proportion_losses.PseudoLabelLoss(),
+                                            "entropy_maps": proportion_losses.EntropyLoss()})
     sizes = models.SizeSupervisedSegmenter(_unet(1))
     sizes.compile(optimizer="adam")
     saved = {"spss.keras": (spss, ("ProportionHead", "EdgeAwareSmoothness", "ProportionLoss")),
@@ -45,7 +46,7 @@ def _files(folder):
              "semeda.keras": (semeda, ("SemedaLoss", "SemedaNet")),
              "sobel.keras": (sobel, ("SobelEdgeLoss", "WarmupCosine")),
              "spss_signals.keras": (signals, ("ProportionHead", "GradientRamp", "IntervalProportionLoss", "ClassPresenceLoss",
-                                              "PseudoLabelLoss")),
+                                              "PseudoLabelLoss", "EntropyLoss")),
              "sizes.keras": (sizes, ("SizeSupervisedSegmenter",))}
     for name, (model, _) in saved.items():
         model.save(folder / name)

@@ -4,7 +4,8 @@ Beyond the paper, [train] offers a mask-free edge-aware smoothness prior in
 the model, self-training rounds after the fit (the segmenter learns its own
 confident predictions with the proportion loss kept on), and, off by default,
 signals from the proportions beyond eq. 1 (kerasweak.proportion_losses): an
-interval loss, proportion-matching pseudo-labels, absent/present class penalties.
+interval loss, proportion-matching pseudo-labels, absent/present class penalties,
+entropy minimisation.
 """
 
 import math
@@ -21,7 +22,7 @@ from ..errors import KerasweakError
 from ..metrics import class_maps
 from ..models import build_spss, build_spss_plus, build_spss_signals, segmenter_of
 from ..models.spss import with_validity_channel
-from ..proportion_losses import ClassPresenceLoss, IntervalProportionLoss, PseudoLabelLoss
+from ..proportion_losses import ClassPresenceLoss, EntropyLoss, IntervalProportionLoss, PseudoLabelLoss
 from ..schema import INT, NUMBER, Setting, at_least, fraction, one_of, positive, unit_interval
 from ..training import fit_stage, make_optimizer, train_seed
 from .base import Method
@@ -40,7 +41,12 @@ SIGNAL_SETTINGS = {
     "absent_class_top_k": Setting(INT, 1, at_least(1), "its top-k mean probability (1 = the maximum)"),
     "present_class_weight": Setting(NUMBER, 0.0, at_least(0), "weight of the present-class penalty (0 = off)"),
     "present_class_top_k": Setting(INT, 16, at_least(1), "pixels each present class must be confident on"),
+    "entropy_weight": Setting(NUMBER, 0.0, at_least(0), "weight of the class maps' mean pixel entropy (0 = off)"),
+    "entropy_ramp_epochs": Setting(INT, 0, at_least(0), "epochs over which that weight rises linearly from 0"),
 }  # the signals from proportions beyond eq. 1 (kerasweak.proportion_losses), each off by default
+
+
+CLASS_MAP_WEIGHTS = ("pseudo_label_weight", "absent_class_weight", "present_class_weight", "entropy_weight")
 
 
 def proportion_loss(recipe):
@@ -52,9 +58,9 @@ def proportion_loss(recipe):
 
 
 def class_map_signals(recipe):
-    """Whether [train] asks for the losses on the class maps: pseudo-labels, absent or present classes."""
+    """Whether [train] asks for the losses on the class maps: pseudo-labels, absent or present classes, entropy."""
     cfg = recipe["train"]
-    return any(cfg[key] for key in ("pseudo_label_weight", "absent_class_weight", "present_class_weight"))
+    return any(cfg[key] for key in CLASS_MAP_WEIGHTS)
 
 
 def signal_losses(recipe):
@@ -66,6 +72,8 @@ def signal_losses(recipe):
                                                   cfg["absent_class_top_k"], cfg["present_class_top_k"])
     if cfg["pseudo_label_weight"]:
         signals["pseudo_label_maps"] = PseudoLabelLoss(temperature=cfg["pseudo_label_temperature"])
+    if cfg["entropy_weight"]:
+        signals["entropy_maps"] = EntropyLoss()
     return signals
 
 
@@ -81,7 +89,7 @@ def smoothness_prior(recipe):
 
 
 class Spss(Method):
-    """`steps_per_epoch` turns [train] pseudo_label_ramp_epochs into GradientRamp steps; Spss.train sets it."""
+    """`steps_per_epoch` turns [train] pseudo_label_ramp_epochs and entropy_ramp_epochs into GradientRamp steps; Spss.train sets it."""
 
     name = "spss"
     train_settings = {
@@ -99,8 +107,9 @@ class Spss(Method):
     def check(self, recipe, where):
         """Mosaics keep proportion labels exact, so they are allowed here (and only here), but not with class-map signals."""
         if recipe["train"]["mosaic"] > 1 and class_map_signals(recipe):
-            raise KerasweakError("[train] mosaic > 1 cannot go with pseudo_label_weight, absent_class_weight or "
-                                 "present_class_weight (mosaics take proportion targets only); set one of them off", where)
+            raise KerasweakError("[train] mosaic > 1 cannot go with pseudo_label_weight, absent_class_weight, "
+                                 "present_class_weight or entropy_weight (mosaics take proportion targets only); "
+                                 "set one of them off", where)
 
     def build(self, num_outputs, recipe, channels):
         segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
@@ -108,8 +117,10 @@ class Spss(Method):
             return build_spss(segmenter, smoothness=smoothness)
         cfg = recipe["train"]
         ramp = cfg["pseudo_label_ramp_epochs"] * self.steps_per_epoch if cfg["pseudo_label_weight"] else None
+        entropy_ramp = cfg["entropy_ramp_epochs"] * self.steps_per_epoch if cfg["entropy_weight"] else None
         presence = bool(cfg["absent_class_weight"] or cfg["present_class_weight"])
-        return build_spss_signals(segmenter, smoothness, presence=presence, pseudo_label_ramp_steps=ramp)
+        return build_spss_signals(segmenter, smoothness, presence=presence, pseudo_label_ramp_steps=ramp,
+                                  entropy_ramp_steps=entropy_ramp)
 
     def targets(self, patches, recipe):
         """The proportions; with class-map signals, the target of every output."""
@@ -128,6 +139,8 @@ class Spss(Method):
         weights = {output: 1.0 for output in ("proportions", *signal_losses(recipe))}
         if "pseudo_label_maps" in weights:
             weights["pseudo_label_maps"] = recipe["train"]["pseudo_label_weight"]
+        if "entropy_maps" in weights:
+            weights["entropy_maps"] = recipe["train"]["entropy_weight"]
         return weights
 
     def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
@@ -170,8 +183,7 @@ def padded_inputs(patches, recipe):
     Mosaics, self-training and the class-map signals pool every pixel, so they are refused for such patches.
     """
     cfg = recipe["train"]
-    for key, off in (("mosaic", 1), ("self_train_rounds", 0), ("pseudo_label_weight", 0), ("absent_class_weight", 0),
-                     ("present_class_weight", 0)):
+    for key, off in (("mosaic", 1), ("self_train_rounds", 0), *((weight, 0) for weight in CLASS_MAP_WEIGHTS)):
         if cfg[key] != off:
             raise KerasweakError(f"[train] {key} = {cfg[key]} pools padding into the proportions of whole images "
                                  f"scaled into patches (a folder without masks); set it to {off}", "recipe")

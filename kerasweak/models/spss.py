@@ -66,13 +66,14 @@ def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=Fal
     return keras.Model(inputs, {"proportions": proportions, "class_maps": class_maps}, name=name)
 
 
-def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, name="spss",
-                       from_logits=False):
+def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, entropy_ramp_steps=None,
+                       name="spss", from_logits=False):
     """Images -> {"proportions"} plus the class maps for the losses that read them with the proportions as target.
 
     presence=True adds "class_maps" (for proportion_losses.ClassPresenceLoss); an
     integer pseudo_label_ramp_steps adds "pseudo_label_maps" (for PseudoLabelLoss),
-    the class maps through a GradientRamp of that many steps (0: no ramp).
+    the class maps through a GradientRamp of that many steps (0: no ramp);
+    entropy_ramp_steps likewise adds "entropy_maps" (for EntropyLoss).
     Compile with the proportions as the target of every output; the options as in build_spss.
     """
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
@@ -82,6 +83,8 @@ def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_r
         outputs["class_maps"] = class_maps
     if pseudo_label_ramp_steps is not None:
         outputs["pseudo_label_maps"] = GradientRamp(pseudo_label_ramp_steps, name="pseudo_label_maps")(class_maps)
+    if entropy_ramp_steps is not None:
+        outputs["entropy_maps"] = GradientRamp(entropy_ramp_steps, name="entropy_maps")(class_maps)
     return keras.Model(inputs, outputs, name=name)
 
 
