@@ -151,11 +151,11 @@ def evaluate_command(model, data, split):
         class_e_measure = f"  E {_percent(scores['e_measure_per_class'][name]):>5s}" if e_measure else ""
         click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}"
                    f"  precision {100 * scores['precision'][name]:5.1f}  recall {100 * scores['recall'][name]:5.1f}{class_e_measure}")
-    if "calibrated" in scores:
-        calibrated = scores["calibrated"]
-        f1 = "  ".join(f"{name} {100 * value:.1f}" for name, value in calibrated["f1"].items())
-        click.echo(f"calibrated to the validation proportions: mIoU {100 * calibrated['miou']:.1f}  "
-                   f"accuracy {100 * calibrated['accuracy']:.1f}  F1 {f1}")
+    for view, label in (("calibrated", "calibrated to the validation proportions"),
+                        ("flipped", "mean of the flipped and rotated patches")):
+        if view in scores:
+            f1 = "  ".join(f"{name} {100 * value:.1f}" for name, value in scores[view]["f1"].items())
+            click.echo(f"{label}: mIoU {100 * scores[view]['miou']:.1f}  accuracy {100 * scores[view]['accuracy']:.1f}  F1 {f1}")
     for region, by_width in scores.get("trimap_miou", {}).items():
         figures = "  ".join(f"w={width} {_percent(miou)}" for width, miou in by_width.items())
         click.echo(f"trimap mIoU {region.replace('_', '-'):12s} {figures}")

@@ -18,6 +18,26 @@ def predict_probabilities(predict_fn, images, batch_size=16):
     return np.concatenate([np.asarray(predict_fn(batch), dtype=np.float32) for batch in predict_batches(images, batch_size)])
 
 
+def dihedral_mean(predict_fn):
+    """`predict_fn` averaged over the 8 flips and 90° rotations of each batch (the 4 flips if not square), each mapped back.
+
+    Test-time augmentation ([evaluation] test_time_flips): a patch's class maps
+    are the mean of its views' maps, each turned back to the patch's orientation.
+    """
+    def averaged(batch):
+        batch = np.asarray(batch)
+        turns = range(4) if batch.shape[1] == batch.shape[2] else (0, 2)
+        total = 0.0
+        for turn in turns:
+            for flip in (False, True):
+                view = np.rot90(batch, turn, axes=(1, 2))
+                view = view[:, :, ::-1] if flip else view
+                maps = np.asarray(predict_fn(np.ascontiguousarray(view)), dtype=np.float32)
+                total = total + np.rot90(maps[:, :, ::-1] if flip else maps, -turn, axes=(1, 2))
+        return total / (2 * len(turns))
+    return averaged
+
+
 def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .data import DATASETS, find_dataset, get_dataset, read_patches, read_test_patches
 from .errors import KerasweakError
-from .evaluation import evaluate_patches, evaluate_whole_images
+from .evaluation import dihedral_mean, evaluate_patches, evaluate_whole_images
 from .io import atomic_path
 from .models import segmenter_of
 from .recipe import normalise_recipe
@@ -99,7 +99,7 @@ def evaluate_export(model_path, data=None, split="test"):
     An export that records its test patches (`test_set`) is scored on exactly
     those; an older one on its recipe's test split, recomputed. They include the E-measure and trimap mIoU when the recipe's [evaluation]
     section (kept in kerasweak.json) asks for them, as the run reported them, and
-    "calibrated" scores when the export carries a class bias.
+    "calibrated" scores when the export carries a class bias, and "flipped" ones when [evaluation] test_time_flips is on.
     """
     predict_fn, metadata = load_export(model_path)
     if not get_dataset(metadata["dataset"], model_path).has_masks:
@@ -115,8 +115,11 @@ def evaluate_export(model_path, data=None, split="test"):
         patches = recorded_test_patches(metadata, read_patches(recipe, data, max_samples), model_path)
     else:
         patches = (read_test_patches if split == "test" else read_patches)(recipe, data, max_samples)
-    return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
-                            class_bias=metadata.get("class_bias"))
+    figures = evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"],
+                               trimap_widths=evaluation["trimap_widths"], class_bias=metadata.get("class_bias"))
+    if evaluation["test_time_flips"]:
+        figures["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches)
+    return figures
 
 
 def evaluate_at_working_scale(predict_fn, metadata, recipe, data, split):

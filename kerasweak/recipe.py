@@ -67,6 +67,7 @@ EVALUATION = Section({
     "e_measure": Setting((bool,), False, doc="E-measure per class (SEMEDA Tables 2-3)"),
     "trimap_widths": Setting((list,), [], list_of(INT, at_least(1)), "band widths in pixels for trimap mIoU"),
     "calibrate": Setting((bool,), False, doc="also score with a class bias fitted to the validation proportions"),
+    "test_time_flips": Setting((bool,), False, doc="also score the mean of each patch's 8 flips/rotations (4 if not square)"),
 }, fingerprint=False)
 
 DEGRADE = Section({

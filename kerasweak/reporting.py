@@ -27,8 +27,9 @@ def aggregate(seed_metrics, class_names):
     for group in ("iou", "f1", "precision", "recall", "e_measure_per_class"):
         if group in common:
             summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
-    if "calibrated" in common:
-        summary["calibrated"] = aggregate([m["calibrated"] for m in seed_metrics], class_names)
+    for view in ("calibrated", "flipped"):
+        if view in common:
+            summary[view] = aggregate([m[view] for m in seed_metrics], class_names)
     if "trimap_miou" in common:
         summary["trimap_miou"] = {region: {width: _summary([m["trimap_miou"][region][width] for m in seed_metrics])
                                            for width in widths} for region, widths in seed_metrics[0]["trimap_miou"].items()}
@@ -75,6 +76,8 @@ FIGURE_NOTES = (
                     "rest (non-boundary), averaging over the classes present there (SEMEDA paper Fig. 5)."),
     ("calibrated", "The calibrated row offsets each class's log-probability by a constant fitted so that the predicted "
                    "class areas on the validation patches match their given proportions (no masks)."),
+    ("flipped", "The flipped row scores, for each test patch, the mean of the class maps of its 8 flips and 90° "
+                "rotations (4 flips if it is not square), each turned back (test-time augmentation)."),
     ("image_iou", "IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
                   "difference, in pixels², between the object sizes of the masks and of the predictions."),
 )
@@ -103,6 +106,9 @@ def results_table(recipe, summary, class_names, n_seeds):
     if "calibrated" in summary:
         calibrated = dict(zip(*score_columns(summary["calibrated"], shown)))
         rows.append([f"{label}, calibrated to the validation proportions"] + [calibrated.get(h, "") for h in head] + [""])
+    if "flipped" in summary:
+        flipped = dict(zip(*score_columns(summary["flipped"], shown)))
+        rows.append([f"{label}, mean of the flipped and rotated patches"] + [flipped.get(h, "") for h in head] + [""])
     paper = recipe.get("paper")
     if paper:
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),

@@ -24,7 +24,7 @@ import tensorflow as tf
 from .data import degrade_proportions, read_patch_keypoints, read_patches, read_sizes_csv, recipe_split, sizes_for_sources
 from .distribute import distribution_strategy
 from .errors import KerasweakError
-from .evaluation import evaluate_patches, fit_calibration, predict_probabilities
+from .evaluation import dihedral_mean, evaluate_patches, fit_calibration, predict_probabilities
 from .inference import export_metadata, export_segmenter, test_set
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
@@ -159,11 +159,15 @@ def _predict_fn(model):
 def evaluate_test(model, test, evaluation, val=None):
     """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22).
 
-    "calibrated" ([evaluation] calibrate) needs `val`, whose proportions fit the class bias.
+    "calibrated" ([evaluation] calibrate) needs `val`, whose proportions fit the class bias; "flipped"
+    ([evaluation] test_time_flips) scores the mean of each test patch's flips and rotations.
     """
     predict_fn = _predict_fn(model)
-    return evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
-                            class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None)
+    figures = evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
+                               class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None)
+    if evaluation["test_time_flips"]:
+        figures["flipped"] = evaluate_patches(dihedral_mean(predict_fn), test)
+    return figures
 
 
 def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=print):
@@ -173,7 +177,8 @@ def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=
     metrics.json; without the model the seed keeps what it has.
     """
     wanted = [key for key, asked in (("e_measure", evaluation["e_measure"]), ("trimap_miou", evaluation["trimap_widths"]),
-                                     ("calibrated", evaluation["calibrate"])) if asked]
+                                     ("calibrated", evaluation["calibrate"]),
+                                     ("flipped", evaluation["test_time_flips"])) if asked]
     model_path = Path(seed_dir) / "model.keras"
     if all(key in metrics for key in wanted) or not model_path.exists():
         return metrics

@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix, jaccard_score
 
 from kerasweak.data import PatchSet
 from kerasweak.errors import KerasweakError
-from kerasweak.evaluation import evaluate_patches, predict_probabilities
+from kerasweak.evaluation import dihedral_mean, evaluate_patches, predict_probabilities
 from kerasweak.inference import load_export
 from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
 from kerasweak.data import read_test_patches
@@ -66,6 +68,34 @@ def test_the_calibrated_cut_is_scored_from_the_same_class_maps_in_one_pass():
     assert "calibrated" not in evaluate_patches(model, patches)
 
 
+def _views(images):
+    """The 8 flips and rotations of square images (4 flips otherwise), as functions and their results."""
+    turns = range(4) if images.shape[1] == images.shape[2] else (0, 2)
+    return [np.rot90(images, turn, axes=(1, 2))[:, :, ::-1] if flip else np.rot90(images, turn, axes=(1, 2))
+            for turn in turns for flip in (False, True)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(1, 6), width=st.integers(1, 6), seed=st.integers(0, 2 ** 16))
+def test_test_time_flips_give_an_equivariant_mean_and_leave_an_equivariant_model_alone(height, width, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(2, height, width, 1)).astype(np.float32)
+    calls = []
+
+    def by_position(batch):  # depends on where a pixel is: not equivariant
+        calls.append(batch.shape)
+        rows = np.arange(batch.shape[1])[:, None] + 2 * np.arange(batch.shape[2])[None, :] ** 2
+        return np.concatenate([batch * rows[None, :, :, None], np.exp(batch)], axis=-1)
+
+    flipped = dihedral_mean(by_position)
+    assert len(calls) == 0 and flipped(images).shape == (2, height, width, 2)
+    assert len(calls) == (8 if height == width else 4)
+    for view, mapped in zip(_views(images), _views(flipped(images))):  # flipping the input flips the output
+        np.testing.assert_allclose(flipped(view), mapped, rtol=1e-5, atol=1e-5)
+    per_pixel = lambda batch: np.concatenate([np.tanh(batch), batch ** 2], axis=-1)
+    np.testing.assert_allclose(dihedral_mean(per_pixel)(images), per_pixel(images), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
     out = edge_runs["dubai-semeda"]
@@ -91,7 +121,7 @@ def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
 @pytest.mark.slow
 @pytest.mark.parametrize("section, message", [
     ("trimap_width = [1]", "[evaluation] trimap_width: unknown key (did you mean `trimap_widths`?); "
-                           "known: e_measure, trimap_widths, calibrate"),
+                           "known: e_measure, trimap_widths, calibrate, test_time_flips"),
     ("trimap_widths = [0, 2]", "[evaluation] trimap_widths item 0: must be >= 1, got 0"),
     ('e_measure = "yes"', "[evaluation] e_measure must be true or false, got 'yes'"),
     ("calibrate = 1", "[evaluation] calibrate must be true or false, got 1"),
@@ -122,3 +152,16 @@ def test_the_confusion_counts_and_their_row_normalised_figure_match_sklearn(tmp_
                                sk_confusion_matrix(labels[keep], predicted[keep], labels=[0, 1, 2], normalize="true"))
     confusion_figure(tmp_path / "confusion.png", matrix, CLASSES)
     assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_a_run_with_test_time_flips_reports_them_beside_the_plain_figures(tmp_path, fake_dubai, tiny_recipe):
+    from kerasweak.runner import run_recipe
+
+    recipe = load_recipe(str(tiny_recipe("spss", train={"epochs": 1}, evaluation={"test_time_flips": True})))
+    results = run_recipe(recipe, data=fake_dubai, out=tmp_path / "out", verbose=0, echo=lambda *_: None)
+    seed = results["per_seed"][0]
+    assert 0 <= seed["flipped"]["miou"] <= 1 and "flipped" not in seed["flipped"]
+    assert results["summary"]["flipped"]["miou"]["values"] == [seed["flipped"]["miou"]]
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert f"mean of the flipped and rotated patches | {100 * seed['flipped']['miou']:.1f} ± 0.0 |" in table
