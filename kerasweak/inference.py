@@ -82,6 +82,14 @@ def test_set(patches, test_idx, max_samples):
             "test_sources": [str(patches.sources[i]) for i in test_idx]}
 
 
+def export_patches(metadata, recipe, model_path, data=None, split="test"):
+    """The patches `evaluate` scores an export on: its recorded test patches (split "test"), or all ("all")."""
+    max_samples = metadata.get("max_samples")
+    if split == "test" and "test_patches" in metadata:
+        return recorded_test_patches(metadata, read_patches(recipe, data, max_samples), model_path)
+    return (read_test_patches if split == "test" else read_patches)(recipe, data, max_samples)
+
+
 def recorded_test_patches(metadata, patches, model_path):
     """The test patches an export records (`test_set`), checked against the data read now; a KerasweakError if they differ."""
     index = metadata["test_patches"]
@@ -110,11 +118,7 @@ def evaluate_export(model_path, data=None, split="test"):
     if metadata.get("working_scale"):
         return evaluate_at_working_scale(predict_fn, metadata, recipe, data, split)
     evaluation = recipe["evaluation"]
-    max_samples = metadata.get("max_samples")
-    if split == "test" and "test_patches" in metadata:
-        patches = recorded_test_patches(metadata, read_patches(recipe, data, max_samples), model_path)
-    else:
-        patches = (read_test_patches if split == "test" else read_patches)(recipe, data, max_samples)
+    patches = export_patches(metadata, recipe, model_path, data, split)
     figures = evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"],
                                trimap_widths=evaluation["trimap_widths"], class_bias=metadata.get("class_bias"))
     if evaluation["test_time_flips"]:
