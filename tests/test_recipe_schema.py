@@ -75,8 +75,9 @@ def _current_recipe(name):
 
 
 # Folders run with an earlier em-spss-plus (k3: 3 keypoints per class; bg30: 10 + 30 points at α = 0.5, up to
-# commit 565b096, as its README says): they resume with the recipe they recorded, not with today's em-spss-plus.
-EARLIER_RECIPES = {"em-spss-plus-ablation/k3", "em-spss-plus-bg30"}
+# commit 565b096, as its README says), and the first em-benchmark-blocks (colour jitter, patience 10, bf16): they
+# resume with the recipe they recorded, not with today's.
+EARLIER_RECIPES = {"em-spss-plus-ablation/k3", "em-spss-plus-bg30", "em-benchmark-blocks"}
 
 
 @pytest.mark.parametrize("config_path", sorted(RESULTS.glob("**/config.json")), ids=lambda p: str(p.parent.relative_to(RESULTS)))
