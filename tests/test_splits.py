@@ -65,3 +65,22 @@ def test_the_patch_rule_is_the_papers_random_split():
                                         ("hippocampus-size-volumes", "volume"), ("dubai-spss", "patch")])
 def test_the_honest_split_recipes_name_their_rule(name, rule):
     assert load_recipe(name)["data"]["split"] == rule
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(10, 300), st.lists(st.integers(1, 400), min_size=1, max_size=4), st.integers(0, 5))
+def test_train_patches_draws_nested_training_subsets_and_keeps_validation_and_test(count, sizes, seed):
+    from kerasweak.data.registry import recipe_split
+    from kerasweak.recipe import with_overrides
+
+    recipe = with_overrides(load_recipe("dubai-spss"), {"data": {"split_seed": seed}})
+    train, val, test = recipe_split(recipe, count)
+    previous = set()
+    for size in sorted(sizes):
+        limited = recipe_split(with_overrides(recipe, {"data": {"train_patches": size}}), count)
+        subset = set(limited[0].tolist())
+        assert len(subset) == min(size, len(train)) and subset <= set(train.tolist()) and previous <= subset
+        assert list(limited[0]) == sorted(subset)
+        np.testing.assert_array_equal(limited[1], val)
+        np.testing.assert_array_equal(limited[2], test)
+        previous = subset

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..errors import KerasweakError
 from .dataset import split_indices, split_of
 from .dubai import DUBAI_CLASSES, DUBAI_PALETTE, read_dubai
@@ -146,13 +148,28 @@ def recipe_split(recipe, patches):
     by image) keeps it; otherwise the patches are split by the recipe's [data]
     split rule (kerasweak.data.splits), fractions and seed.
     """
-    if getattr(patches, "split", None) is not None:
-        return split_of(patches.split)
     data = recipe["data"]
-    if isinstance(patches, int):  # a number of patches: the papers' random split
-        return split_indices(patches, data["test_fraction"], data["val_fraction"], data["split_seed"])
-    return split_patches(patches.sources, data["split"], data["test_fraction"], data["val_fraction"], data["split_seed"],
-                         gap=data["block_gap"])
+    if getattr(patches, "split", None) is not None:
+        train, val, test = split_of(patches.split)
+    elif isinstance(patches, int):  # a number of patches: the papers' random split
+        train, val, test = split_indices(patches, data["test_fraction"], data["val_fraction"], data["split_seed"])
+    else:
+        train, val, test = split_patches(patches.sources, data["split"], data["test_fraction"], data["val_fraction"],
+                                         data["split_seed"], gap=data["block_gap"])
+    return training_subset(train, data), val, test
+
+
+def training_subset(train, data):
+    """[data] train_patches = N: a random N of the training indices, seeded by split_seed, in index order.
+
+    The same permutation serves every N, so smaller subsets are nested in larger
+    ones (a learning curve adds patches rather than redraws them); N at or above
+    the training part's size keeps it whole.
+    """
+    count = data["train_patches"]
+    if count is None or count >= len(train):
+        return train
+    return np.sort(np.random.default_rng(data["split_seed"]).permutation(np.asarray(train))[:count])
 
 
 def read_test_patches(recipe, data=None, max_samples=None):
