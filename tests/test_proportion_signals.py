@@ -11,6 +11,7 @@ from kerasweak.errors import KerasweakError
 from kerasweak.layers import GradientRamp
 from kerasweak.methods import get_method
 from kerasweak.methods.spss import Spss
+from kerasweak.methods.spss_plus import SpssPlus
 from kerasweak.ops.proportions import log_barrier
 from kerasweak.proportion_losses import (ClassPresenceLoss, EntropyLoss, IntervalProportionLoss, PseudoLabelLoss,
                                          proportion_pseudo_labels)
@@ -191,6 +192,34 @@ SIGNALS = {  # [train] options: (the log columns they add, the loss they compile
                  {"class_maps_loss"}, ClassPresenceLoss),
     "entropy": ({"entropy_weight": 0.1, "entropy_ramp_epochs": 1}, {"entropy_maps_loss"}, EntropyLoss),
 }
+
+
+def test_spss_plus_takes_the_interval_loss_pseudo_labels_and_entropy_beside_its_keypoints():
+    assert set(get_method("spss_plus").build(1, load_recipe("em-spss-plus"), 1).output) == {"proportions", "class_maps"}
+    recipe = with_overrides(load_recipe("em-spss-plus"), {"train": {
+        "loss": "interval", "pseudo_label_weight": 0.2, "entropy_weight": 0.1, "entropy_ramp_epochs": 2}})
+    method = SpssPlus(steps_per_epoch=5)
+    model = method.build(1, recipe, 1)
+    assert set(model.output) == {"proportions", "class_maps", "pseudo_label_maps", "entropy_maps"}
+    assert model.get_layer("entropy_maps").ramp_steps == 10 and model.get_layer("pseudo_label_maps").ramp_steps == 0
+    alpha = recipe["keypoints"]["alpha"]
+    assert method.loss_weights(recipe) == {"proportions": alpha, "class_maps": 1 - alpha, "pseudo_label_maps": 0.2,
+                                           "entropy_maps": 0.1}
+    compiled = method.loss(recipe)
+    assert isinstance(compiled["proportions"], IntervalProportionLoss) and isinstance(compiled["entropy_maps"], EntropyLoss)
+    with pytest.raises(KerasweakError, match=r"\[train\] absent_class_weight is a setting of method spss, not of spss_plus"):
+        with_overrides(load_recipe("em-spss-plus"), {"train": {"absent_class_weight": 1}})
+
+
+@pytest.mark.slow
+def test_spss_plus_with_pseudo_labels_and_entropy_trains_an_epoch(tmp_path, fake_epfl, tiny_recipe):
+    options = {"epochs": 1, "pseudo_label_weight": 0.2, "pseudo_label_ramp_epochs": 1, "entropy_weight": 0.1}
+    recipe = load_recipe(str(tiny_recipe(extends="em-spss-plus", name="tiny-em", train=options)))
+    out = tmp_path / "out"
+    seed = run_recipe(recipe, data=fake_epfl, out=out, verbose=0, echo=lambda *_: None)["per_seed"][0]
+    assert seed["epochs"] == 1 and 0 <= seed["miou"] <= 1
+    header = set((out / "seed_0" / "log.csv").read_text().splitlines()[0].split(","))
+    assert {"pseudo_label_maps_loss", "entropy_maps_loss", "class_maps_loss", "val_entropy_maps_loss"} <= header
 
 
 @pytest.mark.slow

@@ -27,9 +27,6 @@ from ..schema import INT, NUMBER, Setting, at_least, fraction, one_of, positive,
 from ..training import fit_stage, make_optimizer, train_seed
 from .base import Method
 
-PROPORTION_LOSS = Setting((str,), "mse", one_of(*losses.PROPORTION_FORMS), "proportion loss: mse (eq. 1), kl or mse+kl")
-
-
 SIGNAL_SETTINGS = {
     "loss": Setting((str,), "mse", one_of(*losses.PROPORTION_FORMS, "interval"),
                     "proportion loss: mse (eq. 1), kl, mse+kl, or interval (0 within ± tolerance, a log-barrier outside)"),
@@ -70,11 +67,34 @@ def signal_losses(recipe):
     if cfg["absent_class_weight"] or cfg["present_class_weight"]:
         signals["class_maps"] = ClassPresenceLoss(cfg["absent_class_weight"], cfg["present_class_weight"],
                                                   cfg["absent_class_top_k"], cfg["present_class_top_k"])
+    return {**signals, **ramped_signal_losses(recipe)}
+
+
+RAMPED_SIGNALS = {"pseudo_label_maps": "pseudo_label", "entropy_maps": "entropy"}  # output: its [train] key prefix
+
+
+def ramped_signal_losses(recipe):
+    """{output: loss} of the ramped class-map signals [train] asks for: pseudo-labels and entropy (spss and spss_plus)."""
+    cfg = recipe["train"]
+    signals = {}
     if cfg["pseudo_label_weight"]:
         signals["pseudo_label_maps"] = PseudoLabelLoss(temperature=cfg["pseudo_label_temperature"])
     if cfg["entropy_weight"]:
         signals["entropy_maps"] = EntropyLoss()
     return signals
+
+
+def ramped_weights(recipe):
+    """{output: [train] weight} of the ramped signals that are on."""
+    cfg = recipe["train"]
+    return {output: cfg[f"{key}_weight"] for output, key in RAMPED_SIGNALS.items() if cfg[f"{key}_weight"]}
+
+
+def ramp_steps(recipe, steps_per_epoch):
+    """build_spss_signals/build_spss_plus's pseudo_label_ramp_steps and entropy_ramp_steps (None: the signal is off)."""
+    cfg = recipe["train"]
+    return {f"{key}_ramp_steps": cfg[f"{key}_ramp_epochs"] * steps_per_epoch if cfg[f"{key}_weight"] else None
+            for key in RAMPED_SIGNALS.values()}
 
 
 def steps_per_epoch(recipe, num_patches):
@@ -116,11 +136,8 @@ class Spss(Method):
         if not class_map_signals(recipe):
             return build_spss(segmenter, smoothness=smoothness)
         cfg = recipe["train"]
-        ramp = cfg["pseudo_label_ramp_epochs"] * self.steps_per_epoch if cfg["pseudo_label_weight"] else None
-        entropy_ramp = cfg["entropy_ramp_epochs"] * self.steps_per_epoch if cfg["entropy_weight"] else None
         presence = bool(cfg["absent_class_weight"] or cfg["present_class_weight"])
-        return build_spss_signals(segmenter, smoothness, presence=presence, pseudo_label_ramp_steps=ramp,
-                                  entropy_ramp_steps=entropy_ramp)
+        return build_spss_signals(segmenter, smoothness, presence=presence, **ramp_steps(recipe, self.steps_per_epoch))
 
     def targets(self, patches, recipe):
         """The proportions; with class-map signals, the target of every output."""
@@ -136,12 +153,7 @@ class Spss(Method):
     def loss_weights(self, recipe):
         if not class_map_signals(recipe):
             return None
-        weights = {output: 1.0 for output in ("proportions", *signal_losses(recipe))}
-        if "pseudo_label_maps" in weights:
-            weights["pseudo_label_maps"] = recipe["train"]["pseudo_label_weight"]
-        if "entropy_maps" in weights:
-            weights["entropy_maps"] = recipe["train"]["entropy_weight"]
-        return weights
+        return {"proportions": 1.0, **{output: 1.0 for output in signal_losses(recipe)}, **ramped_weights(recipe)}
 
     def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
         """The SPSS fit, then the self-training rounds, round r in seed_dir/self_train_r.

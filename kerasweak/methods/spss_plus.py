@@ -1,7 +1,10 @@
 """Method "spss_plus": proportions plus a few semantic keypoints, loss α·L_sp + (1 − α)·L_sk (paper eq. 4).
 
 The keypoints are the user's (--keypoints, PatchSet.keypoints) or sampled from
-the masks with the recipe's [keypoints] settings.
+the masks with the recipe's [keypoints] settings. Of spss's signals beyond eq. 1
+it takes the interval loss, the proportion-matching pseudo-labels and entropy
+minimisation (the keypoints already use the "class_maps" output that spss's
+absent/present class penalties read).
 """
 
 from .. import losses
@@ -10,7 +13,11 @@ from ..errors import KerasweakError
 from ..models import build_spss_plus
 from ..schema import INT, NUMBER, Section, Setting, at_least, unit_interval
 from .base import Method
-from .spss import PROPORTION_LOSS, proportion_loss
+from ..training import train_seed
+from .spss import SIGNAL_SETTINGS, proportion_loss, ramp_steps, ramped_signal_losses, ramped_weights, steps_per_epoch
+
+SIGNALS = ("loss", "tolerance", "pseudo_label_weight", "pseudo_label_ramp_epochs", "pseudo_label_temperature",
+           "entropy_weight", "entropy_ramp_epochs")  # spss's signal settings that SPSS+ takes
 
 
 def _point_counts(k):
@@ -31,25 +38,34 @@ KEYPOINT_SAMPLING = {
 
 
 class SpssPlus(Method):
+    """`steps_per_epoch` turns the ramp epochs of the pseudo-labels and entropy into GradientRamp steps; train sets it."""
+
     name = "spss_plus"
-    train_settings = {"loss": PROPORTION_LOSS}
+    train_settings = {key: SIGNAL_SETTINGS[key] for key in SIGNALS}
     sections = {"keypoints": Section({
         **KEYPOINT_SAMPLING,
         "alpha": Setting(NUMBER, 0.5, unit_interval, "α of eq. 4: the proportion loss's weight"),
     })}
 
+    def __init__(self, steps_per_epoch=1):
+        self.steps_per_epoch = steps_per_epoch
+
     def build(self, num_outputs, recipe, channels):
-        return build_spss_plus(self.segmenter(num_outputs, recipe, channels))
+        return build_spss_plus(self.segmenter(num_outputs, recipe, channels), **ramp_steps(recipe, self.steps_per_epoch))
 
     def targets(self, patches, recipe):
-        return keypoint_targets(patches, recipe)
+        signals = {output: patches.proportions for output in ramped_signal_losses(recipe)}
+        return {**keypoint_targets(patches, recipe), **signals}
 
     def loss(self, recipe):
-        return {"proportions": proportion_loss(recipe), "class_maps": losses.KeypointLoss()}
+        return {"proportions": proportion_loss(recipe), "class_maps": losses.KeypointLoss(), **ramped_signal_losses(recipe)}
 
     def loss_weights(self, recipe):
         alpha = recipe["keypoints"]["alpha"]
-        return {"proportions": alpha, "class_maps": 1.0 - alpha}
+        return {"proportions": alpha, "class_maps": 1.0 - alpha, **ramped_weights(recipe)}
+
+    def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
+        return train_seed(type(self)(steps_per_epoch(recipe, len(train))), recipe, train, val, seed, seed_dir, verbose)
 
 
 def class_indices(names, patches, key, recipe):

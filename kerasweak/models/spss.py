@@ -53,17 +53,24 @@ def with_validity_channel(images, valid):
     return np.concatenate([images, (np.asarray(valid, np.uint8) * 255)[..., None]], axis=-1)
 
 
-def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=False):
+def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=False, pseudo_label_ramp_steps=None,
+                    entropy_ramp_steps=None):
     """Images -> {"proportions", "class_maps"}: the two outputs of SPSS+ (paper Fig. 3), the options as in build_spss.
 
     Compile with loss={"proportions": ProportionLoss(), "class_maps": KeypointLoss()}
     and loss_weights={"proportions": α, "class_maps": 1 - α} for eq. 4 in a plain fit;
     with from_logits=True "class_maps" are logits, so give KeypointLoss(from_logits=True).
+    pseudo_label_ramp_steps and entropy_ramp_steps add "pseudo_label_maps" and
+    "entropy_maps" as in build_spss_signals (their target: the proportions).
     """
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
     class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
-    proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps)
-    return keras.Model(inputs, {"proportions": proportions, "class_maps": class_maps}, name=name)
+    outputs = {"proportions": ProportionHead(from_logits=from_logits, name="proportions")(class_maps),
+               "class_maps": class_maps}
+    for output, ramp_steps in (("pseudo_label_maps", pseudo_label_ramp_steps), ("entropy_maps", entropy_ramp_steps)):
+        if ramp_steps is not None:
+            outputs[output] = GradientRamp(ramp_steps, name=output)(class_maps)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, entropy_ramp_steps=None,
