@@ -93,10 +93,13 @@ def _loss_values(x):
                                                                           sample_weight=x["pixel_weight"])
     signals = {"IntervalProportionLoss": (proportion_losses.IntervalProportionLoss, x["proportions"][::-1]),
                "PseudoLabelLoss": (proportion_losses.PseudoLabelLoss, probs),
-               "ClassPresenceLoss": (lambda **kw: proportion_losses.ClassPresenceLoss(present_weight=0.5, **kw), probs)}
+               "ClassPresenceLoss": (lambda **kw: proportion_losses.ClassPresenceLoss(present_weight=0.5, **kw), probs),
+               "EntropyLoss": (proportion_losses.EntropyLoss, probs)}
     for name, (make, y_pred) in signals.items():
         values[name] = make(**per_image)(x["proportions"] * (x["proportions"] > 0.2), y_pred)
     values["PseudoLabelLoss_1_logits"] = proportion_losses.PseudoLabelLoss(from_logits=True, **per_image)(
+        x["proportions1"], x["logits1"])
+    values["EntropyLoss_1_logits"] = proportion_losses.EntropyLoss(from_logits=True, **per_image)(
         x["proportions1"], x["logits1"])
     return values
 

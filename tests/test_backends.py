@@ -50,7 +50,7 @@ print(keras.backend.backend(), IGNORE_LABEL, *registered)
 GROUPS = {"layers": ("class_probabilities", "ProportionHead", "edge_aware_smoothness", "EdgeAwareSmoothness", "SemedaNet",
                      "GradientRamp"),
           "losses": ("ProportionLoss", "PixelCrossEntropy", "KeypointLoss", "SobelEdgeLoss", "SemedaLoss",
-                     "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss"),
+                     "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "EntropyLoss"),
           "metrics": ("MeanIoU",),
           "edges": ("semantic_edges", "boundary_band", "sobel_edges"),
           "models": ("build_unet", "build_spss", "build_spss_plus", "segmenter_of")}
@@ -90,7 +90,7 @@ def test_the_core_imports_and_registers_without_tensorflow(tmp_path):
                                                                   "ProportionLoss", "PixelCrossEntropy", "KeypointLoss",
                                                                   "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "GradientRamp",
                                                                   "IntervalProportionLoss", "PseudoLabelLoss",
-                                                                  "ClassPresenceLoss", "WarmupCosine"))
+                                                                  "ClassPresenceLoss", "EntropyLoss", "WarmupCosine"))
 
 
 @pytest.mark.slow

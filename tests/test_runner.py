@@ -25,7 +25,8 @@ def test_every_packaged_recipe_loads_with_its_papers_protocol():
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
             assert recipe["train"]["batch_size"] == 32 and recipe["sizes"]["num_samples"] >= 1
         else:  # semantic proportions paper; em-spss-plus waits longer on its keypoint-driven validation loss (its comment)
-            assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if name in ("em-spss-plus", "em-spss-plus-blocks", "em-points") else 10)
+            waits = name in ("em-spss-plus", "em-spss-plus-blocks", "em-points", "em-benchmark-blocks")
+            assert recipe["train"]["batch_size"] == 16 and recipe["train"]["patience"] == (20 if waits else 10)
 
 
 def test_the_fast_protocol_is_dubai_spss_with_another_training_schedule():
@@ -72,7 +73,7 @@ def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_those_it_ran(tm
 
 
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
-    """A seed finished before [evaluation] asked for E-measure/trimap/calibration gets them from its model.keras, once."""
+    """A seed finished before [evaluation] asked for E-measure/trimap/calibration/flips gets them from its model.keras, once."""
     from kerasweak.data import synthetic_patches
     from kerasweak.models import build_unet
     from kerasweak.runner import evaluate_test, with_evaluation_figures
@@ -81,12 +82,13 @@ def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
     model = build_unet(3, base_filters=4)
     model.save(tmp_path / "model.keras")
     old = {"miou": 0.25, "seed": 0}
-    evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True}
+    evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True, "test_time_flips": True}
     completed = with_evaluation_figures(old, tmp_path, test, evaluation, val, echo=lambda _: None)
     reference = evaluate_test(model, test, evaluation, val)
     assert completed["miou"] == 0.25  # what the seed had is kept
     assert completed["e_measure"] == pytest.approx(reference["e_measure"])
     assert completed["trimap_miou"] == reference["trimap_miou"]
     assert completed["calibrated"]["miou"] == pytest.approx(reference["calibrated"]["miou"])
+    assert completed["flipped"]["miou"] == pytest.approx(reference["flipped"]["miou"])
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(completed))
     assert with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old
