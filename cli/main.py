@@ -141,6 +141,7 @@ def evaluate_command(model, data, split):
     """
     from kerasweak.evaluation import confusion_figure
     from kerasweak.inference import evaluate_export
+    from kerasweak.reporting import VIEW_ROWS
 
     scores = evaluate_export(model, data=data, split=split)
     model_folder = os.path.abspath(model).rstrip(os.sep)
@@ -151,8 +152,7 @@ def evaluate_command(model, data, split):
         class_e_measure = f"  E {_percent(scores['e_measure_per_class'][name]):>5s}" if e_measure else ""
         click.echo(f"  {name:12s} IoU {100 * scores['iou'][name]:5.1f}  F1 {100 * scores['f1'][name]:5.1f}"
                    f"  precision {100 * scores['precision'][name]:5.1f}  recall {100 * scores['recall'][name]:5.1f}{class_e_measure}")
-    for view, label in (("calibrated", "calibrated to the validation proportions"),
-                        ("flipped", "mean of the flipped and rotated patches")):
+    for view, label in VIEW_ROWS.items():
         if view in scores:
             f1 = "  ".join(f"{name} {100 * value:.1f}" for name, value in scores[view]["f1"].items())
             click.echo(f"{label}: mIoU {100 * scores[view]['miou']:.1f}  accuracy {100 * scores[view]['accuracy']:.1f}  F1 {f1}")

@@ -38,7 +38,8 @@ def dihedral_mean(predict_fn):
     return averaged
 
 
-def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None):
+def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None,
+                     test_time_flips=False):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.
 
     Labels are the argmax of the class maps. Patches with object sizes
@@ -49,7 +50,8 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     matrices pooled over all patches (widths as strings, as JSON keeps them).
     `class_bias` adds "calibrated": the same scores (without E-measure and trimaps)
     of the cut offset by it (kerasweak.metrics.labels_from_probabilities), from the
-    same class maps, and the bias itself as "class_bias".
+    same class maps, and the bias itself as "class_bias". `test_time_flips` adds
+    "flipped": the plain scores of `dihedral_mean(predict_fn)` (8 predictions a patch).
     """
     num_classes = patches.num_classes
     cuts = {"plain": None} if class_bias is None else {"plain": None, "calibrated": np.asarray(class_bias)}
@@ -85,6 +87,8 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
                                 for region in TRIMAP_REGIONS}
     if class_bias is not None:
         plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
+    if test_time_flips:
+        plain["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches, batch_size)
     return plain
 
 
@@ -126,6 +130,8 @@ def evaluate_whole_images(predict_fn, pairs, class_names, working_scale, class_b
     plain = scores["plain"]
     if class_bias is not None:
         plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
+    if test_time_flips:
+        plain["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches, batch_size)
     return plain
 
 

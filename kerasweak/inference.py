@@ -7,7 +7,7 @@ import numpy as np
 
 from .data import DATASETS, find_dataset, get_dataset, read_patches, read_test_patches
 from .errors import KerasweakError
-from .evaluation import dihedral_mean, evaluate_patches, evaluate_whole_images
+from .evaluation import evaluate_patches, evaluate_whole_images
 from .io import atomic_path
 from .models import segmenter_of
 from .recipe import normalise_recipe
@@ -119,11 +119,8 @@ def evaluate_export(model_path, data=None, split="test"):
         return evaluate_at_working_scale(predict_fn, metadata, recipe, data, split)
     evaluation = recipe["evaluation"]
     patches = export_patches(metadata, recipe, model_path, data, split)
-    figures = evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"],
-                               trimap_widths=evaluation["trimap_widths"], class_bias=metadata.get("class_bias"))
-    if evaluation["test_time_flips"]:
-        figures["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches)
-    return figures
+    return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
+                            class_bias=metadata.get("class_bias"), test_time_flips=evaluation["test_time_flips"])
 
 
 def evaluate_at_working_scale(predict_fn, metadata, recipe, data, split):

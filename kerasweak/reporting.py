@@ -27,13 +27,17 @@ def aggregate(seed_metrics, class_names):
     for group in ("iou", "f1", "precision", "recall", "e_measure_per_class"):
         if group in common:
             summary[group] = {c: _summary([m[group][c] for m in seed_metrics]) for c in class_names}
-    for view in ("calibrated", "flipped"):
+    for view in VIEW_ROWS:
         if view in common:
             summary[view] = aggregate([m[view] for m in seed_metrics], class_names)
     if "trimap_miou" in common:
         summary["trimap_miou"] = {region: {width: _summary([m["trimap_miou"][region][width] for m in seed_metrics])
                                            for width in widths} for region, widths in seed_metrics[0]["trimap_miou"].items()}
     return summary
+
+
+VIEW_ROWS = {"calibrated": "calibrated to the validation proportions",
+             "flipped": "mean of the flipped and rotated patches"}  # scores of another cut or prediction, a row each
 
 
 def _pm(stat):
@@ -103,12 +107,10 @@ def results_table(recipe, summary, class_names, n_seeds):
     head, cells = score_columns(summary, shown)
     label = f"{run_label(recipe)} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
     rows = [[label] + cells + [f"{summary['train_seconds']['mean']:.0f}"]]
-    if "calibrated" in summary:
-        calibrated = dict(zip(*score_columns(summary["calibrated"], shown)))
-        rows.append([f"{label}, calibrated to the validation proportions"] + [calibrated.get(h, "") for h in head] + [""])
-    if "flipped" in summary:
-        flipped = dict(zip(*score_columns(summary["flipped"], shown)))
-        rows.append([f"{label}, mean of the flipped and rotated patches"] + [flipped.get(h, "") for h in head] + [""])
+    for view, suffix in VIEW_ROWS.items():
+        if view in summary:
+            cells = dict(zip(*score_columns(summary[view], shown)))
+            rows.append([f"{label}, {suffix}"] + [cells.get(h, "") for h in head] + [""])
     paper = recipe.get("paper")
     if paper:
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),

@@ -24,7 +24,7 @@ import tensorflow as tf
 from .data import degrade_proportions, read_patch_keypoints, read_patches, read_sizes_csv, recipe_split, sizes_for_sources
 from .distribute import distribution_strategy
 from .errors import KerasweakError
-from .evaluation import dihedral_mean, evaluate_patches, fit_calibration, predict_probabilities
+from .evaluation import evaluate_patches, fit_calibration, predict_probabilities
 from .inference import export_metadata, export_segmenter, test_set
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
@@ -163,11 +163,9 @@ def evaluate_test(model, test, evaluation, val=None):
     ([evaluation] test_time_flips) scores the mean of each test patch's flips and rotations.
     """
     predict_fn = _predict_fn(model)
-    figures = evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
-                               class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None)
-    if evaluation["test_time_flips"]:
-        figures["flipped"] = evaluate_patches(dihedral_mean(predict_fn), test)
-    return figures
+    return evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
+                            class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None,
+                            test_time_flips=evaluation["test_time_flips"])
 
 
 def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=print):

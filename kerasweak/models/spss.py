@@ -67,10 +67,14 @@ def build_spss_plus(backbone, smoothness=None, name="spss_plus", from_logits=Fal
     class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
     outputs = {"proportions": ProportionHead(from_logits=from_logits, name="proportions")(class_maps),
                "class_maps": class_maps}
-    for output, ramp_steps in (("pseudo_label_maps", pseudo_label_ramp_steps), ("entropy_maps", entropy_ramp_steps)):
-        if ramp_steps is not None:
-            outputs[output] = GradientRamp(ramp_steps, name=output)(class_maps)
+    outputs.update(_ramped_outputs(class_maps, pseudo_label_ramp_steps, entropy_ramp_steps))
     return keras.Model(inputs, outputs, name=name)
+
+
+def _ramped_outputs(class_maps, pseudo_label_ramp_steps, entropy_ramp_steps):
+    """{"pseudo_label_maps", "entropy_maps"}: the class maps through a GradientRamp each, for the ramp steps not None."""
+    steps = {"pseudo_label_maps": pseudo_label_ramp_steps, "entropy_maps": entropy_ramp_steps}
+    return {output: GradientRamp(ramp, name=output)(class_maps) for output, ramp in steps.items() if ramp is not None}
 
 
 def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, entropy_ramp_steps=None,
@@ -88,10 +92,7 @@ def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_r
     outputs = {"proportions": ProportionHead(from_logits=from_logits, name="proportions")(class_maps)}
     if presence:
         outputs["class_maps"] = class_maps
-    if pseudo_label_ramp_steps is not None:
-        outputs["pseudo_label_maps"] = GradientRamp(pseudo_label_ramp_steps, name="pseudo_label_maps")(class_maps)
-    if entropy_ramp_steps is not None:
-        outputs["entropy_maps"] = GradientRamp(entropy_ramp_steps, name="entropy_maps")(class_maps)
+    outputs.update(_ramped_outputs(class_maps, pseudo_label_ramp_steps, entropy_ramp_steps))
     return keras.Model(inputs, outputs, name=name)
 
 
