@@ -130,8 +130,6 @@ def evaluate_whole_images(predict_fn, pairs, class_names, working_scale, class_b
     plain = scores["plain"]
     if class_bias is not None:
         plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
-    if test_time_flips:
-        plain["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches, batch_size)
     return plain
 
 

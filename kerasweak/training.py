@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from .backup import Snapshots, resume
 from .data import make_dataset
