@@ -39,7 +39,7 @@ DATA = Section({
     "test_fraction": Setting(NUMBER, 0.2, fraction, "share of patches held out for the test scores"),
     "val_fraction": Setting(NUMBER, 0.1, fraction, "share of the rest used for validation (EarlyStopping)"),
     "split_seed": Setting(INT, 0, at_least(0), "seed of the split"),
-    "split": Setting((str,), "patch", one_of(*SPLIT_RULES), "patch (the papers'), image, block or volume (data.splits)"),
+    "split": Setting((str,), "patch", one_of(*SPLIT_RULES), "patch (the papers'), image, block or volume (data.splits); a generic folder: image"),
     "block_gap": Setting(INT, 1, at_least(0), "split = block: slices left out where a training block meets a held-out one"),
     "train_patches": Setting(INT, None, at_least(1), "train on a seeded random N of the training patches (a learning "
                                                      "curve; nested as N grows); validation and test unchanged"),
@@ -155,6 +155,7 @@ def normalise_recipe(recipe, where=None, stored=False):
             kind = "section" if isinstance(recipe[key], dict) else "key"
             raise KerasweakError(f"{key}: unknown {kind}{did_you_mean(key, known)}; known: {', '.join(known)}", where)
     _check_foreign(recipe, method, where)
+    recipe = _folder_split(recipe, where, stored)
     normalised = normalise_section("recipe", Section(TOP_LEVEL), {k: v for k, v in recipe.items() if k in TOP_LEVEL}, where)
     for name, section in sections.items():
         if name != "sweep" or "sweep" in recipe:
@@ -165,6 +166,21 @@ def normalise_recipe(recipe, where=None, stored=False):
                              f"{data['val_fraction']}", where)
     method.check(normalised, where)
     return normalised
+
+
+def _folder_split(recipe, where, stored):
+    """A generic folder splits by image (its split.csv, or a seeded split of its images), so its [data] split is "image".
+
+    Runs before this recorded the unused default "patch"; a stored recipe is read as "image".
+    """
+    data = recipe.get("data", {})
+    if recipe["dataset"] != "folder" or not isinstance(data, dict):
+        return recipe
+    given = data.get("split", "image")
+    if given != "image" and not stored:
+        raise KerasweakError(f"[data] split = {given!r}: a generic folder is split by image (its split.csv, or a "
+                             "seeded split of its images); leave split out or set it to \"image\"", where)
+    return {**recipe, "data": {**data, "split": "image"}}
 
 
 def fingerprint(recipe):

@@ -90,3 +90,13 @@ def test_every_committed_run_folder_passes_the_resume_check(tmp_path, config_pat
     folder = str(config_path.parent.relative_to(RESULTS))
     if current is not None and folder not in EARLIER_RECIPES:
         assert config_fingerprint({**options, "recipe": current}) == config_fingerprint(stored)
+
+
+def test_a_folder_recipe_records_the_split_by_image_it_uses_and_refuses_another():
+    recipe = normalise_recipe({"name": "r", "dataset": "folder", "method": "spss"})
+    assert recipe["data"]["split"] == "image"
+    with pytest.raises(KerasweakError, match=r"\[data\] split = 'block': a generic folder is split by image"):
+        normalise_recipe({"name": "r", "dataset": "folder", "method": "spss", "data": {"split": "block"}})
+    # runs before the rule recorded the unused default "patch"; their stored recipes still resume and evaluate
+    stored = normalise_recipe({"name": "r", "dataset": "folder", "method": "spss", "data": {"split": "patch"}}, stored=True)
+    assert stored == recipe
