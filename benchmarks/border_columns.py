@@ -6,10 +6,15 @@ where the image shows it. Over many test patches the masks' per-column class
 shares are nearly flat, so a model's should be too. For each class this prints
 the interior mean share (columns and rows 16 px from the edges), the largest
 deviation of a border column / row (the 16 px at each edge) from it, where it is,
-and the same figure for the masks, in percentage points:
+and the same figure for the masks, in percentage points, then the test mIoU.
+
+--context N predicts each patch reflect-padded by N pixels at every edge and
+crops the maps back (kerasweak.evaluation.reflect_context): if the deviations
+vanish, the model reads the border from its input's edge (its zero padding),
+not from what the patch shows, and the mIoU line says what that costs.
 
     python benchmarks/border_columns.py results/dubai-spss/model --data ../shared/data
-    python benchmarks/border_columns.py OUT/model --data MY_FOLDER --figure profile.png
+    python benchmarks/border_columns.py OUT/model --data MY_FOLDER --figure profile.png --context 32
 """
 
 import argparse
@@ -19,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from kerasweak.evaluation import predict_probabilities  # noqa: E402
+from kerasweak.evaluation import evaluate_patches, predict_probabilities, reflect_context  # noqa: E402
 from kerasweak.inference import export_patches, load_export  # noqa: E402
 from kerasweak.recipe import normalise_recipe  # noqa: E402
 
@@ -44,16 +49,19 @@ def main():
     parser.add_argument("model", help="an exported model folder (OUT/model)")
     parser.add_argument("--data", help="the data folder the run used")
     parser.add_argument("--figure", help="also write the per-column profiles as a PNG here")
+    parser.add_argument("--context", type=int, default=0, help="reflect-pad each patch by this many pixels (a multiple of 8)")
     args = parser.parse_args()
     predict_fn, metadata = load_export(args.model)
     recipe = normalise_recipe(metadata["recipe"], args.model, stored=True)
     test = export_patches(metadata, recipe, args.model, args.data)
+    predict_fn = reflect_context(predict_fn, args.context)
     maps = predict_probabilities(predict_fn, test.images)
     if maps.shape[-1] == 1:
         maps = np.concatenate([1 - maps, maps], axis=-1)
     scored = test.masks < maps.shape[-1]  # the ignore label counts for no class
     truth = np.eye(maps.shape[-1], dtype=np.float32)[np.where(scored, test.masks, 0)] * scored[..., None]
-    print(f"{args.model}: {len(test)} test patches of {maps.shape[1]}x{maps.shape[2]}; shares in %, deviations in points")
+    print(f"{args.model}: {len(test)} test patches of {maps.shape[1]}x{maps.shape[2]}, reflect context {args.context} px; "
+          "shares in %, deviations in points")
     print(f"{'class':12s} {'share':>6s} {'column dev (at)':>16s} {'masks':>6s} {'row dev (at)':>14s} {'masks':>6s}")
     model_columns, model_rows = profiles(maps)
     mask_columns, mask_rows = profiles(truth)
@@ -63,6 +71,7 @@ def main():
         mask_col, mask_row = edge_deviation(mask_columns)[1][c], edge_deviation(mask_rows)[1][c]
         print(f"{name:12s} {100 * share:6.1f} {100 * col_dev:9.1f} ({col_at:3d}) {100 * mask_col:6.1f} "
               f"{100 * row_dev:7.1f} ({row_at:3d}) {100 * mask_row:6.1f}")
+    print(f"test mIoU {100 * evaluate_patches(predict_fn, test)['miou']:.1f}")
     if args.figure:
         import matplotlib
         matplotlib.use("Agg")

@@ -38,6 +38,20 @@ def dihedral_mean(predict_fn):
     return averaged
 
 
+def reflect_context(predict_fn, pad):
+    """`predict_fn` on each batch reflect-padded by `pad` pixels at every edge, its maps cropped back to the batch's size.
+
+    The network's zero padding then lies `pad` pixels outside the patch, so
+    whatever it learnt to put at the input's border falls outside too
+    (benchmarks/border_columns.py measures it). `pad` keeps sides a multiple
+    of 16 when it is a multiple of 8.
+    """
+    def padded(batch):
+        batch = np.pad(np.asarray(batch), ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        return np.asarray(predict_fn(batch), dtype=np.float32)[:, pad:-pad, pad:-pad]
+    return padded if pad else predict_fn
+
+
 def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None,
                      test_time_flips=False):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.

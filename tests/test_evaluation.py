@@ -10,7 +10,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix, jaccard_sco
 
 from kerasweak.data import PatchSet
 from kerasweak.errors import KerasweakError
-from kerasweak.evaluation import dihedral_mean, evaluate_patches, predict_probabilities
+from kerasweak.evaluation import dihedral_mean, evaluate_patches, predict_probabilities, reflect_context
 from kerasweak.inference import load_export
 from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
 from kerasweak.data import read_test_patches
@@ -94,6 +94,23 @@ def test_test_time_flips_give_an_equivariant_mean_and_leave_an_equivariant_model
         np.testing.assert_allclose(flipped(view), mapped, rtol=1e-5, atol=1e-5)
     per_pixel = lambda batch: np.concatenate([np.tanh(batch), batch ** 2], axis=-1)
     np.testing.assert_allclose(dihedral_mean(per_pixel)(images), per_pixel(images), rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(2, 9), width=st.integers(2, 9), pad=st.integers(0, 8), seed=st.integers(0, 2 ** 16))
+def test_reflect_context_moves_what_a_model_puts_at_the_input_border_outside_the_patch(height, width, pad, seed):
+    pad = min(pad, height - 1, width - 1)  # numpy's reflect needs pad < side
+    images = np.random.default_rng(seed).normal(size=(2, height, width, 1)).astype(np.float32)
+
+    def marks_left_column(batch):  # a border shortcut: channel 1 is 1 on the input's first column, whatever it shows
+        shortcut = np.zeros_like(batch)
+        shortcut[:, :, 0] = 1.0
+        return np.concatenate([batch, shortcut], axis=-1)
+
+    seen = reflect_context(marks_left_column, pad)(images)
+    assert seen.shape == (2, height, width, 2)
+    np.testing.assert_array_equal(seen[..., 0], images[..., 0])  # the crop is the patch itself
+    assert seen[..., 1].sum() == (0 if pad else 2 * height)  # the shortcut column lies outside the patch
 
 
 @pytest.mark.slow
