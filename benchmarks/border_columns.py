@@ -9,7 +9,7 @@ deviation of a border column / row (the 16 px at each edge) from it, where it is
 and the same figure for the masks, in percentage points, then the test mIoU.
 
 --context N predicts each patch reflect-padded by N pixels at every edge and
-crops the maps back (kerasweak.evaluation.reflect_context): if the deviations
+crops the maps back (kerasweak.evaluation.in_reflect_context): if the deviations
 vanish, the model reads the border from its input's edge (its zero padding),
 not from what the patch shows, and the mIoU line says what that costs.
 
@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from kerasweak.evaluation import evaluate_patches, predict_probabilities, reflect_context  # noqa: E402
+from kerasweak.evaluation import evaluate_patches, in_reflect_context, predict_probabilities  # noqa: E402
 from kerasweak.inference import export_patches, load_export  # noqa: E402
 from kerasweak.recipe import normalise_recipe  # noqa: E402
 
@@ -54,7 +54,7 @@ def main():
     predict_fn, metadata = load_export(args.model)
     recipe = normalise_recipe(metadata["recipe"], args.model, stored=True)
     test = export_patches(metadata, recipe, args.model, args.data)
-    predict_fn = reflect_context(predict_fn, args.context)
+    predict_fn = in_reflect_context(predict_fn, args.context)
     maps = predict_probabilities(predict_fn, test.images)
     if maps.shape[-1] == 1:
         maps = np.concatenate([1 - maps, maps], axis=-1)

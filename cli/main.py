@@ -133,7 +133,10 @@ def predict_command(model, images, out, fmt, tile, overlap):
 @click.argument("model", type=click.Path())
 @click.option("--data", type=click.Path(), help="Dataset folder (default: $KERASWEAK_DATA, then ../shared/data).")
 @click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True)
-def evaluate_command(model, data, split):
+@click.option("--reflect-context", type=int, default=None,
+              help="Also score each patch predicted with this many pixels (a multiple of 8) of reflected context at "
+                   "every edge (models trained on patches; default: the recipe's [evaluation] reflect_context).")
+def evaluate_command(model, data, split, reflect_context):
     """Evaluate an exported MODEL on its dataset's test split (or all patches).
 
     Also writes MODEL_confusion_SPLIT.png beside the MODEL folder: the
@@ -143,7 +146,7 @@ def evaluate_command(model, data, split):
     from kerasweak.inference import evaluate_export
     from kerasweak.reporting import VIEW_ROWS
 
-    scores = evaluate_export(model, data=data, split=split)
+    scores = evaluate_export(model, data=data, split=split, reflect_context=reflect_context)
     model_folder = os.path.abspath(model).rstrip(os.sep)
     figure = f"{model_folder}_confusion_{split}.png"
     e_measure = f"  E-measure {100 * scores['e_measure']:.1f}" if "e_measure" in scores else ""

@@ -38,7 +38,7 @@ def dihedral_mean(predict_fn):
     return averaged
 
 
-def reflect_context(predict_fn, pad):
+def in_reflect_context(predict_fn, pad):
     """`predict_fn` on each batch reflect-padded by `pad` pixels at every edge, its maps cropped back to the batch's size.
 
     The network's zero padding then lies `pad` pixels outside the patch, so
@@ -53,7 +53,7 @@ def reflect_context(predict_fn, pad):
 
 
 def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap_widths=(), class_bias=None,
-                     test_time_flips=False):
+                     test_time_flips=False, reflect_context=0):
     """mIoU (all classes, and without Unlabeled), per-class IoU/F1/precision/recall, pixel accuracy; optionally E-measure and trimap mIoU.
 
     Labels are the argmax of the class maps. Patches with object sizes
@@ -65,7 +65,8 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     `class_bias` adds "calibrated": the same scores (without E-measure and trimaps)
     of the cut offset by it (kerasweak.metrics.labels_from_probabilities), from the
     same class maps, and the bias itself as "class_bias". `test_time_flips` adds
-    "flipped": the plain scores of `dihedral_mean(predict_fn)` (8 predictions a patch).
+    "flipped": the plain scores of `dihedral_mean(predict_fn)` (8 predictions a patch);
+    `reflect_context` adds "in_context": those of `in_reflect_context(predict_fn, reflect_context)`.
     """
     num_classes = patches.num_classes
     cuts = {"plain": None} if class_bias is None else {"plain": None, "calibrated": np.asarray(class_bias)}
@@ -103,6 +104,8 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
         plain["calibrated"] = {**scores["calibrated"], "class_bias": cuts["calibrated"].tolist()}
     if test_time_flips:
         plain["flipped"] = evaluate_patches(dihedral_mean(predict_fn), patches, batch_size)
+    if reflect_context:
+        plain["in_context"] = evaluate_patches(in_reflect_context(predict_fn, reflect_context), patches, batch_size)
     return plain
 
 

@@ -11,6 +11,7 @@ from .evaluation import evaluate_patches, evaluate_whole_images
 from .io import atomic_path
 from .models import segmenter_of
 from .recipe import normalise_recipe
+from .schema import multiple_of_8
 from .serving import serving_fn
 
 METADATA_KEYS = ("method", "recipe", "dataset", "class_names", "palette", "num_outputs", "channels")
@@ -101,26 +102,33 @@ def recorded_test_patches(metadata, patches, model_path):
     return patches.subset(np.asarray(index, dtype=int))
 
 
-def evaluate_export(model_path, data=None, split="test"):
+def evaluate_export(model_path, data=None, split="test", reflect_context=None):
     """Scores of an exported model on the run's test patches (or on all patches it read).
 
     An export that records its test patches (`test_set`) is scored on exactly
     those; an older one on its recipe's test split, recomputed. They include the E-measure and trimap mIoU when the recipe's [evaluation]
     section (kept in kerasweak.json) asks for them, as the run reported them, and
-    "calibrated" scores when the export carries a class bias, and "flipped" ones when [evaluation] test_time_flips is on.
+    "calibrated" scores when the export carries a class bias, and "flipped" ones when [evaluation] test_time_flips is on,
+    "in_context" ones when [evaluation] reflect_context (or the `reflect_context` given, in pixels) is above 0.
     """
     predict_fn, metadata = load_export(model_path)
     if not get_dataset(metadata["dataset"], model_path).has_masks:
         scored = ", ".join(name for name, dataset in DATASETS.items() if dataset.has_masks)
         raise KerasweakError(f"model was trained on {metadata['dataset']} data, which has no masks to score it against; "
                              f"evaluate takes models trained on {scored}", model_path)
-    recipe = normalise_recipe(metadata["recipe"], model_path, stored=True)
+    recipe = metadata["recipe"]
+    if reflect_context is not None:
+        if multiple_of_8(reflect_context):
+            raise KerasweakError(multiple_of_8(reflect_context), "--reflect-context")
+        recipe = {**recipe, "evaluation": {**recipe.get("evaluation", {}), "reflect_context": reflect_context}}
+    recipe = normalise_recipe(recipe, model_path, stored=True)
     if metadata.get("working_scale"):
         return evaluate_at_working_scale(predict_fn, metadata, recipe, data, split)
     evaluation = recipe["evaluation"]
     patches = export_patches(metadata, recipe, model_path, data, split)
     return evaluate_patches(predict_fn, patches, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
-                            class_bias=metadata.get("class_bias"), test_time_flips=evaluation["test_time_flips"])
+                            class_bias=metadata.get("class_bias"), test_time_flips=evaluation["test_time_flips"],
+                            reflect_context=evaluation["reflect_context"])
 
 
 def evaluate_at_working_scale(predict_fn, metadata, recipe, data, split):

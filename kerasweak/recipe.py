@@ -20,7 +20,7 @@ from .data.splits import SPLIT_RULES
 from .errors import KerasweakError
 from .methods import METHODS, get_method
 from .schedules import LR_SCHEDULES
-from .schema import (INT, NUMBER, Section, Setting, at_least, did_you_mean, fraction, list_of, multiple_of_16,
+from .schema import (INT, NUMBER, Section, Setting, at_least, did_you_mean, fraction, list_of, multiple_of_8, multiple_of_16,
                      normalise_section, one_of, positive, unit_interval)
 
 PACKAGE_RECIPES = "kerasweak.recipes"
@@ -70,6 +70,7 @@ EVALUATION = Section({
     "trimap_widths": Setting((list,), [], list_of(INT, at_least(1)), "band widths in pixels for trimap mIoU"),
     "calibrate": Setting((bool,), False, doc="also score with a class bias fitted to the validation proportions"),
     "test_time_flips": Setting((bool,), False, doc="also score the mean of each patch's 8 flips/rotations (4 if not square)"),
+    "reflect_context": Setting(INT, 0, multiple_of_8, "also score each patch predicted reflect-padded by this many pixels"),
 }, fingerprint=False)
 
 DEGRADE = Section({

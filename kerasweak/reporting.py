@@ -37,7 +37,8 @@ def aggregate(seed_metrics, class_names):
 
 
 VIEW_ROWS = {"calibrated": "calibrated to the validation proportions",
-             "flipped": "mean of the flipped and rotated patches"}  # scores of another cut or prediction, a row each
+             "flipped": "mean of the flipped and rotated patches",
+             "in_context": "patches predicted with reflected context"}  # scores of another cut or prediction, a row each
 
 
 def _pm(stat):
@@ -82,6 +83,9 @@ FIGURE_NOTES = (
                    "class areas on the validation patches match their given proportions (no masks)."),
     ("flipped", "The flipped row scores, for each test patch, the mean of the class maps of its 8 flips and 90° "
                 "rotations (4 flips if it is not square), each turned back (test-time augmentation)."),
+    ("in_context", "The reflected-context row predicts each test patch padded at every edge by its mirror image "
+                   "([evaluation] reflect_context pixels) and scores the maps cropped back to the patch, so what the "
+                   "network puts at its input's border falls outside the patch."),
     ("image_iou", "IoU is the object-size paper's eq. 23, per test image, averaged; E (eq. 22) is the mean squared "
                   "difference, in pixels², between the object sizes of the masks and of the predictions."),
 )

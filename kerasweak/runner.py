@@ -160,12 +160,13 @@ def evaluate_test(model, test, evaluation, val=None):
     """Test figures against the masks, the [evaluation] figures asked for, and with object sizes image IoU (eq. 23) and E (eq. 22).
 
     "calibrated" ([evaluation] calibrate) needs `val`, whose proportions fit the class bias; "flipped"
-    ([evaluation] test_time_flips) scores the mean of each test patch's flips and rotations.
+    ([evaluation] test_time_flips) scores the mean of each test patch's flips and rotations, "in_context"
+    ([evaluation] reflect_context) each patch predicted reflect-padded.
     """
     predict_fn = _predict_fn(model)
     return evaluate_patches(predict_fn, test, e_measure=evaluation["e_measure"], trimap_widths=evaluation["trimap_widths"],
                             class_bias=fit_calibration(predict_fn, val) if evaluation["calibrate"] else None,
-                            test_time_flips=evaluation["test_time_flips"])
+                            test_time_flips=evaluation["test_time_flips"], reflect_context=evaluation["reflect_context"])
 
 
 def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=print):
@@ -176,7 +177,8 @@ def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=
     """
     wanted = [key for key, asked in (("e_measure", evaluation["e_measure"]), ("trimap_miou", evaluation["trimap_widths"]),
                                      ("calibrated", evaluation["calibrate"]),
-                                     ("flipped", evaluation["test_time_flips"])) if asked]
+                                     ("flipped", evaluation["test_time_flips"]),
+                                     ("in_context", evaluation["reflect_context"])) if asked]
     model_path = Path(seed_dir) / "model.keras"
     if all(key in metrics for key in wanted) or not model_path.exists():
         return metrics

@@ -130,6 +130,11 @@ def list_of(item_types, item_check=None, length=None):
     return check
 
 
+def multiple_of_8(v):
+    """A non-negative multiple of 8 (a pad on both sides keeping a multiple-of-16 side one)."""
+    return None if v >= 0 and v % 8 == 0 else f"must be 0 or a positive multiple of 8, got {v!r}"
+
+
 def multiple_of_16(v):
     sides = v if isinstance(v, list) else [v]
     if not (1 <= len(sides) <= 2 and all(isinstance(s, int) and not isinstance(s, bool) and s >= 16 and s % 16 == 0

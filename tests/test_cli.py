@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from kerasweak.data import read_dubai
+from kerasweak.inference import evaluate_export
 from helpers import assert_clean_error, assert_scores_match_confusion, assert_summary_of_seeds, held_out_masks, kerasweak
 
 
@@ -78,6 +79,14 @@ def test_evaluate_reports_the_e_measure_trimap_miou_and_calibration_its_recipe_a
     assert json.loads((out / "model" / "kerasweak.json").read_text())["class_bias"] == calibrated["class_bias"]
     assert f"calibrated to the validation proportions: mIoU {100 * calibrated['miou']:.1f}" in result.stdout
     assert "calibrated to the validation proportions |" in (out / "results.md").read_text()
+    assert "reflected context" not in result.stdout
+
+    in_context = kerasweak("evaluate", out / "model", "--data", fake_dubai, "--reflect-context", 8)
+    assert in_context.returncode == 0, in_context.stderr
+    expected = evaluate_export(out / "model", data=fake_dubai, reflect_context=8)["in_context"]
+    assert f"patches predicted with reflected context: mIoU {100 * expected['miou']:.1f}" in in_context.stdout
+    assert_clean_error(kerasweak("evaluate", out / "model", "--data", fake_dubai, "--reflect-context", 12),
+                       "error: --reflect-context: must be 0 or a positive multiple of 8, got 12")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix, jaccard_sco
 
 from kerasweak.data import PatchSet
 from kerasweak.errors import KerasweakError
-from kerasweak.evaluation import dihedral_mean, evaluate_patches, predict_probabilities, reflect_context
+from kerasweak.evaluation import dihedral_mean, evaluate_patches, in_reflect_context, predict_probabilities
 from kerasweak.inference import load_export
 from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
 from kerasweak.data import read_test_patches
@@ -107,7 +107,7 @@ def test_reflect_context_moves_what_a_model_puts_at_the_input_border_outside_the
         shortcut[:, :, 0] = 1.0
         return np.concatenate([batch, shortcut], axis=-1)
 
-    seen = reflect_context(marks_left_column, pad)(images)
+    seen = in_reflect_context(marks_left_column, pad)(images)
     assert seen.shape == (2, height, width, 2)
     np.testing.assert_array_equal(seen[..., 0], images[..., 0])  # the crop is the patch itself
     assert seen[..., 1].sum() == (0 if pad else 2 * height)  # the shortcut column lies outside the patch
@@ -138,10 +138,11 @@ def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
 @pytest.mark.slow
 @pytest.mark.parametrize("section, message", [
     ("trimap_width = [1]", "[evaluation] trimap_width: unknown key (did you mean `trimap_widths`?); "
-                           "known: e_measure, trimap_widths, calibrate, test_time_flips"),
+                           "known: e_measure, trimap_widths, calibrate, test_time_flips, reflect_context"),
     ("trimap_widths = [0, 2]", "[evaluation] trimap_widths item 0: must be >= 1, got 0"),
     ('e_measure = "yes"', "[evaluation] e_measure must be true or false, got 'yes'"),
     ("calibrate = 1", "[evaluation] calibrate must be true or false, got 1"),
+    ("reflect_context = 12", "[evaluation] reflect_context must be 0 or a positive multiple of 8, got 12"),
 ])
 def test_bad_evaluation_settings_are_one_line_errors_before_any_data_is_read(tmp_path, section, message):
     recipe = tmp_path / "bad.toml"
@@ -171,14 +172,35 @@ def test_the_confusion_counts_and_their_row_normalised_figure_match_sklearn(tmp_
     assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_scores_in_reflected_context_leave_a_per_pixel_model_alone_and_drop_a_border_stripe():
+    labels = np.random.default_rng(5).integers(0, 3, (4, 16, 16)).astype(np.uint8)
+    patches = PatchSet(images=labels[..., None], masks=labels, proportions=np.zeros((4, 3), np.float32),
+                       sources=[""] * 4, class_names=CLASSES, palette=np.zeros((3, 3), np.uint8))
+    one_hot = lambda batch: np.eye(3, dtype=np.float32)[batch[..., 0].astype(int)]  # noqa: E731 (a per-pixel model)
+
+    def striped(batch):  # the same model, with class 2 painted on its input's last column
+        maps = one_hot(batch)
+        maps[:, :, -1] = (0.0, 0.0, 1.0)
+        return maps
+
+    for model, plain_miou in ((one_hot, 1.0), (striped, None)):
+        scores = evaluate_patches(model, patches, reflect_context=8)
+        assert scores["in_context"]["miou"] == 1.0 and "in_context" not in scores["in_context"]
+        assert scores["miou"] == 1.0 if plain_miou else scores["miou"] < 1.0
+    assert "in_context" not in evaluate_patches(one_hot, patches)
+
+
 @pytest.mark.slow
 def test_a_run_with_test_time_flips_reports_them_beside_the_plain_figures(tmp_path, fake_dubai, tiny_recipe):
     from kerasweak.runner import run_recipe
 
-    recipe = load_recipe(str(tiny_recipe("spss", train={"epochs": 1}, evaluation={"test_time_flips": True})))
+    recipe = load_recipe(str(tiny_recipe("spss", train={"epochs": 1}, evaluation={"test_time_flips": True,
+                                                                                  "reflect_context": 8})))
     results = run_recipe(recipe, data=fake_dubai, out=tmp_path / "out", verbose=0, echo=lambda *_: None)
     seed = results["per_seed"][0]
     assert 0 <= seed["flipped"]["miou"] <= 1 and "flipped" not in seed["flipped"]
     assert results["summary"]["flipped"]["miou"]["values"] == [seed["flipped"]["miou"]]
     table = (tmp_path / "out" / "results.md").read_text()
     assert f"mean of the flipped and rotated patches | {100 * seed['flipped']['miou']:.1f} ± 0.0 |" in table
+    assert 0 <= seed["in_context"]["miou"] <= 1
+    assert f"patches predicted with reflected context | {100 * seed['in_context']['miou']:.1f} ± 0.0 |" in table
