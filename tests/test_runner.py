@@ -74,7 +74,7 @@ def test_a_sweep_folder_may_gain_settings_but_not_lose_or_change_those_it_ran(tm
 
 
 def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
-    """A seed finished before [evaluation] asked for E-measure/trimap/calibration/flips gets them from its model.keras, once."""
+    """A seed finished before [evaluation] asked for E-measure/trimap/calibration/flips/context gets them from its model.keras, once."""
     from kerasweak.data import synthetic_patches
     from kerasweak.models import build_unet
     from kerasweak.runner import evaluate_test, with_evaluation_figures
@@ -83,7 +83,7 @@ def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
     model = build_unet(3, base_filters=4)
     model.save(tmp_path / "model.keras")
     old = {"miou": 0.25, "seed": 0}
-    evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True, "test_time_flips": True}
+    evaluation = {"e_measure": True, "trimap_widths": [1, 3], "calibrate": True, "test_time_flips": True, "reflect_context": 8}
     completed = with_evaluation_figures(old, tmp_path, test, evaluation, val, echo=lambda _: None)
     reference = evaluate_test(model, test, evaluation, val)
     assert completed["miou"] == 0.25  # what the seed had is kept
@@ -91,5 +91,6 @@ def test_finished_seed_gains_evaluation_figures_asked_for_later(tmp_path):
     assert completed["trimap_miou"] == reference["trimap_miou"]
     assert completed["calibrated"]["miou"] == pytest.approx(reference["calibrated"]["miou"])
     assert completed["flipped"]["miou"] == pytest.approx(reference["flipped"]["miou"])
+    assert completed["in_context"]["miou"] == pytest.approx(reference["in_context"]["miou"])
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(completed))
     assert with_evaluation_figures(old, tmp_path / "no-model", test, evaluation) is old
