@@ -144,6 +144,31 @@ class SemedaNet(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")
+class ReflectPadding2D(keras.layers.Layer):
+    """Pad (B, H, W, C) by `width` pixels on each side of H and W, mirroring the image (numpy's "reflect").
+
+    Before a "valid" convolution it gives a "same"-sized output whose border
+    pixels see mirrored image instead of zeros, so the network cannot tell where
+    its input ends (the U-Net's padding = "reflect").
+    """
+
+    def __init__(self, width=1, **kwargs):
+        super().__init__(**kwargs)
+        self.width = int(width)
+
+    def call(self, inputs):
+        w = self.width
+        return ops.pad(inputs, [[0, 0], [w, w], [w, w], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        height, width = (None if size is None else size + 2 * self.width for size in input_shape[1:3])
+        return (input_shape[0], height, width, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
 class GradientRamp(keras.layers.Layer):
     """Identity whose gradient is scaled by min(1, step / ramp_steps): a loss on its output comes in linearly over training.
 

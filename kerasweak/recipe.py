@@ -19,6 +19,7 @@ from .data.registry import get_dataset
 from .data.splits import SPLIT_RULES
 from .errors import KerasweakError
 from .methods import METHODS, get_method
+from .models.unet import PADDINGS
 from .schedules import LR_SCHEDULES
 from .schema import (INT, NUMBER, Section, Setting, at_least, did_you_mean, fraction, list_of, multiple_of_8, multiple_of_16,
                      normalise_section, one_of, positive, unit_interval)
@@ -47,6 +48,8 @@ DATA = Section({
 
 MODEL = Section({
     "base_filters": Setting(INT, 16, at_least(1), "U-Net filters at the first level, doubling per level"),
+    "padding": Setting((str,), "zeros", one_of(*PADDINGS),
+                       "3×3 convolutions pad with zeros (the paper) or mirror the image (no edge stripe to exploit)"),
 })
 
 TRAIN = {

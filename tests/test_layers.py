@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.layers import EdgeAwareSmoothness, ProportionHead, edge_aware_smoothness
+from kerasweak.layers import EdgeAwareSmoothness, ProportionHead, ReflectPadding2D, edge_aware_smoothness
 from kerasweak.losses import ProportionLoss
 from kerasweak.models import build_spss, build_unet, segmenter_of
 
@@ -26,6 +26,19 @@ def test_proportion_head_serialises():
     layer = ProportionHead(name="p")
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, ProportionHead) and restored.name == "p"
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 9), st.integers(2, 9), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_reflect_padding_matches_numpy_reflect(height, width, pad, seed):
+    pad = min(pad, height - 1, width - 1)  # numpy's "reflect" needs pad < size, as TensorFlow's does
+    x = np.random.default_rng(seed).random((2, height, width, 3)).astype("float32")
+    layer = ReflectPadding2D(pad)
+    out = np.asarray(layer(x))
+    np.testing.assert_array_equal(out, np.pad(x, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode="reflect"))
+    assert layer.compute_output_shape(x.shape) == out.shape
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, ReflectPadding2D) and restored.width == pad
 
 
 # A 3×3 one-channel image with a vertical edge (0 | 10) and a two-class map [1 − p, p].

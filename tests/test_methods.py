@@ -8,6 +8,8 @@ import pytest
 
 from kerasweak import losses
 from kerasweak.errors import KerasweakError
+from kerasweak.layers import ReflectPadding2D
+from kerasweak.methods import get_method
 from kerasweak.recipe import fingerprint, load_recipe, normalise_recipe
 from helpers import kerasweak
 
@@ -51,6 +53,16 @@ def test_settings_defaults_are_the_papers_best():
     assert normalise_recipe(_minimal("semeda"))["semeda"]["lambdas"] == [4.0, 2.0, 0.0]
     assert normalise_recipe(_minimal("sobel"))["sobel"]["weight"] == 4.0
     assert load_recipe("em-semeda")["semeda"]["lambdas"] == [4, 2, 0]
+
+
+@pytest.mark.parametrize("method", ["pixel", "spss", "spss_plus", "semeda"])
+def test_model_padding_reaches_every_methods_segmenter(method):
+    for padding, pads in (("zeros", 0), ("reflect", 18)):  # 18 = the U-Net's 3×3 convolutions
+        recipe = normalise_recipe(_minimal(method, model={"base_filters": 2, "padding": padding}))
+        segmenter = get_method(method).segmenter(6, recipe, 3)
+        assert sum(isinstance(layer, ReflectPadding2D) for layer in segmenter.layers) == pads
+    with pytest.raises(KerasweakError, match=r"^my-recipe: \[model\] padding must be one of"):
+        normalise_recipe(_minimal(method, model={"padding": "same"}))
 
 
 @pytest.mark.parametrize("method, section, message", [

@@ -15,6 +15,35 @@ def test_unet_keeps_any_multiple_of_16(height, width):
     np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_only_a_reflect_padded_unet_sees_no_border_in_a_constant_image(padding):
+    """The issue-33 stripe needs a network that knows where its input ends: zero padding tells it, reflect does not.
+
+    On a constant image every contracting-path feature is constant when each 3×3
+    convolution sees mirrored image at the edge; with zeros the edge pixels differ.
+    """
+    keras.utils.set_random_seed(0)
+    unet = models.build_unet(3, base_filters=4, padding=padding)
+    encoder = keras.Model(unet.input, unet.get_layer("bottleneck_conv2").output)
+    features = np.asarray(encoder(np.full((1, 64, 48, 3), 200, "float32")))
+    spread = np.abs(features - features[:, 1:2, 1:2]).max()
+    if padding == "reflect":
+        assert spread < 1e-5
+    else:
+        assert spread > 1e-3
+
+
+def test_a_reflect_padded_unet_has_the_zero_padded_ones_weights_and_survives_a_keras_round_trip(tmp_path):
+    zeros, reflect = (models.build_unet(3, base_filters=2, padding=p) for p in ("zeros", "reflect"))
+    assert reflect.count_params() == zeros.count_params()
+    reflect.save(tmp_path / "reflect.keras")
+    restored = keras.saving.load_model(tmp_path / "reflect.keras")
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 48, 3)).astype("float32")
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), reflect.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="padding"):
+        models.build_unet(3, padding="same")
+
+
 def test_unet_binary_output_is_one_sigmoid_channel():
     unet = models.build_unet(1, base_filters=2, channels=1)
     assert unet.layers[-1].get_config()["activation"] == "sigmoid"

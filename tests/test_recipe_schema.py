@@ -57,7 +57,7 @@ def test_whole_recipe_problems_are_one_line_errors(tmp_path, monkeypatch, text, 
 
 def test_a_recipe_is_normalised_with_one_default_per_setting():
     recipe = normalise_recipe({"name": "r", "dataset": "epfl-em", "method": "pixel"})
-    assert recipe["model"] == {"base_filters": 16}
+    assert recipe["model"] == {"base_filters": 16, "padding": "zeros"}
     assert recipe["train"]["optimizer"] == "adam" and recipe["train"]["augment"] == []
     assert "loss" not in recipe["train"] and "keypoints" not in recipe and "sweep" not in recipe
     assert normalise_recipe(recipe) == recipe  # normalising is idempotent

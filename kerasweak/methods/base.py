@@ -26,7 +26,8 @@ class Method:
 
     def segmenter(self, num_outputs, recipe, channels):
         """The shared U-Net with the recipe's [model] settings."""
-        return build_unet(num_outputs, base_filters=recipe["model"]["base_filters"], channels=channels)
+        model = recipe["model"]
+        return build_unet(num_outputs, base_filters=model["base_filters"], channels=channels, padding=model["padding"])
 
     def build(self, num_outputs, recipe, channels):
         """The training model (default: the segmenter itself)."""
