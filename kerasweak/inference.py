@@ -118,8 +118,9 @@ def evaluate_export(model_path, data=None, split="test", reflect_context=None):
                              f"evaluate takes models trained on {scored}", model_path)
     recipe = metadata["recipe"]
     if reflect_context is not None:
-        if multiple_of_8(reflect_context):
-            raise KerasweakError(multiple_of_8(reflect_context), "--reflect-context")
+        problem = multiple_of_8(reflect_context)
+        if problem:
+            raise KerasweakError(problem, "--reflect-context")
         recipe = {**recipe, "evaluation": {**recipe.get("evaluation", {}), "reflect_context": reflect_context}}
     recipe = normalise_recipe(recipe, model_path, stored=True)
     if metadata.get("working_scale"):

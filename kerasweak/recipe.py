@@ -40,7 +40,8 @@ DATA = Section({
     "test_fraction": Setting(NUMBER, 0.2, fraction, "share of patches held out for the test scores"),
     "val_fraction": Setting(NUMBER, 0.1, fraction, "share of the rest used for validation (EarlyStopping)"),
     "split_seed": Setting(INT, 0, at_least(0), "seed of the split"),
-    "split": Setting((str,), "patch", one_of(*SPLIT_RULES), "patch (the papers'), image, block or volume (data.splits); a generic folder: image"),
+    "split": Setting((str,), "patch", one_of(*SPLIT_RULES),
+                     "patch (the papers'), image, block or volume (data.splits); a generic folder: image"),
     "block_gap": Setting(INT, 1, at_least(0), "split = block: slices left out where a training block meets a held-out one"),
     "train_patches": Setting(INT, None, at_least(1), "train on a seeded random N of the training patches (a learning "
                                                      "curve; nested as N grows); validation and test unchanged"),
