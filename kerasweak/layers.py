@@ -169,6 +169,39 @@ class ReflectPadding2D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasweak")
+class CoarseStart(keras.layers.Layer):
+    """Progressive resizing: for the first `steps` training calls, average-pool the images by `factor`; then identity.
+
+    The network trains on (H/f)×(W/f) images at about 1/f² of a step's cost while
+    it learns coarse features, then on full-size ones. Proportion targets stay
+    exact: pooling an image does not change the share of each class in the scene.
+    `step` is a non-trainable weight, so a resumed fit goes on where it was;
+    inference (training=False) always sees the full-size image.
+    """
+
+    def __init__(self, factor=2, steps=0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.steps = int(factor), int(steps)
+
+    def build(self, input_shape):
+        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
+                                    aggregation="only_first_replica", name="step")
+
+    def call(self, images, training=False):
+        if not training or not self.steps:
+            return images
+        self.step.assign_add(1)
+        return ops.cond(self.step <= self.steps, lambda: ops.average_pool(images, self.factor, self.factor),
+                        lambda: images)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, None, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package="kerasweak")
 class GradientRamp(keras.layers.Layer):
     """Identity whose gradient is scaled by min(1, step / ramp_steps): a loss on its output comes in linearly over training.
 

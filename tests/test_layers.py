@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasweak.layers import EdgeAwareSmoothness, ProportionHead, ReflectPadding2D, edge_aware_smoothness
+from kerasweak.layers import CoarseStart, EdgeAwareSmoothness, ProportionHead, ReflectPadding2D, edge_aware_smoothness
 from kerasweak.losses import ProportionLoss
 from kerasweak.models import build_spss, build_unet, segmenter_of
 
@@ -39,6 +39,41 @@ def test_reflect_padding_matches_numpy_reflect(height, width, pad, seed):
     assert layer.compute_output_shape(x.shape) == out.shape
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, ReflectPadding2D) and restored.width == pad
+
+
+def _mean_pooled(images, factor):
+    n, h, w, c = images.shape
+    return images.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_coarse_start_pools_the_first_training_calls_only(factor):
+    images = np.random.default_rng(factor).random((2, 16, 24, 3)).astype("float32")
+    layer = CoarseStart(factor, steps=2)
+    np.testing.assert_array_equal(layer(images), images)  # inference: full size, counts nothing
+    for _ in range(2):
+        np.testing.assert_allclose(layer(images, training=True), _mean_pooled(images, factor), rtol=1e-6)
+    np.testing.assert_array_equal(layer(images, training=True), images)
+    assert int(layer.step.numpy()) == 3
+    np.testing.assert_array_equal(CoarseStart(factor, steps=0)(images, training=True), images)  # 0 = off
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert (restored.factor, restored.steps) == (factor, 2)
+
+
+def test_an_spss_model_with_a_coarse_start_trains_its_first_steps_on_pooled_images():
+    """The loss of a coarse step is the proportion MSE of the segmenter run on the 2×-pooled batch (by hand)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 64, 32, 3)).astype("float32")
+    targets = rng.dirichlet(np.ones(3), 4).astype("float32")
+    model = build_spss(build_unet(3, base_filters=2), coarse={"factor": 2, "steps": 1})
+    model.compile(keras.optimizers.SGD(0.0), ProportionLoss())  # a zero rate: the weights stay those of the hand value
+    segmenter = segmenter_of(model)
+    for pooled in (_mean_pooled(images, 2), images):  # step 1 is coarse, step 2 full size
+        expected = np.mean(np.sum((np.asarray(segmenter(pooled)).mean(axis=(1, 2)) - targets) ** 2, axis=-1))  # eq. 1
+        np.testing.assert_allclose(model.train_on_batch(images, targets), expected, rtol=1e-4)
+    np.testing.assert_allclose(model.predict(images, verbose=0), np.asarray(segmenter(images)).mean(axis=(1, 2)),
+                               rtol=1e-5)
 
 
 # A 3×3 one-channel image with a vertical edge (0 | 10) and a two-class map [1 − p, p].

@@ -102,6 +102,12 @@ def steps_per_epoch(recipe, num_patches):
     return math.ceil(num_patches / recipe["train"]["batch_size"])
 
 
+def coarse_start(recipe, steps_per_epoch):
+    """build_spss's `coarse` argument ({"factor", "steps"}) from [train] coarse_epochs, or None when it is 0."""
+    cfg = recipe["train"]
+    return {"factor": cfg["coarse_factor"], "steps": cfg["coarse_epochs"] * steps_per_epoch} if cfg["coarse_epochs"] else None
+
+
 def smoothness_prior(recipe):
     """build_spss's `smoothness` argument ({"weight", "sigma"}) from [train] smoothness, or None when it is 0."""
     cfg = recipe["train"]
@@ -119,6 +125,9 @@ class Spss(Method):
         "self_train_rounds": Setting(INT, 0, at_least(0), "self-training rounds after the SPSS fit (0 = off)"),
         "self_train_confidence": Setting(NUMBER, 0.9, unit_interval, "pseudo-mask threshold on the top class"),
         "self_train_epochs": Setting(INT, None, at_least(1), "epochs per round (default: [train] epochs)"),
+        "coarse_epochs": Setting(INT, 0, at_least(0), "first epochs on images average-pooled by coarse_factor "
+                                                      "(progressive resizing; 0 = off)"),
+        "coarse_factor": Setting(INT, 2, one_of(2, 4), "the pooling factor of those epochs (patch sides a multiple of 16×it)"),
     }
 
     def __init__(self, steps_per_epoch=1):
@@ -130,14 +139,22 @@ class Spss(Method):
             raise KerasweakError("[train] mosaic > 1 cannot go with pseudo_label_weight, absent_class_weight, "
                                  "present_class_weight or entropy_weight (mosaics take proportion targets only); "
                                  "set one of them off", where)
+        cfg = recipe["train"]
+        side = 16 * cfg["coarse_factor"]
+        patch = recipe["data"]["patch_size"]
+        if cfg["coarse_epochs"] and any(size % side for size in (patch if isinstance(patch, list) else [patch])):
+            raise KerasweakError(f"[train] coarse_factor = {cfg['coarse_factor']} needs patch sides that are multiples of "
+                                 f"{side} (the U-Net halves a side 4 times after the pooling), got patch_size = {patch}", where)
 
     def build(self, num_outputs, recipe, channels):
         segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
+        coarse = coarse_start(recipe, self.steps_per_epoch)
         if not class_map_signals(recipe):
-            return build_spss(segmenter, smoothness=smoothness)
+            return build_spss(segmenter, smoothness=smoothness, coarse=coarse)
         cfg = recipe["train"]
         presence = bool(cfg["absent_class_weight"] or cfg["present_class_weight"])
-        return build_spss_signals(segmenter, smoothness, presence=presence, **ramp_steps(recipe, self.steps_per_epoch))
+        return build_spss_signals(segmenter, smoothness, presence=presence, coarse=coarse,
+                                  **ramp_steps(recipe, self.steps_per_epoch))
 
     def targets(self, patches, recipe):
         """The proportions; with class-map signals, the target of every output."""
@@ -161,11 +178,11 @@ class Spss(Method):
         With rounds, the extra metrics add `evaluate`'s test figures of the SPSS
         stage, prefixed "before_self_train_", and each round's epochs; seconds cover every stage.
         """
+        steps = steps_per_epoch(recipe, len(train))
         if train.valid is not None:
-            return train_seed(PaddedSpss(), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
+            return train_seed(PaddedSpss(steps), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
                               seed_dir, verbose)
-        model, seconds, metrics = train_seed(type(self)(steps_per_epoch(recipe, len(train))), recipe, train, val, seed,
-                                             seed_dir, verbose)
+        model, seconds, metrics = train_seed(type(self)(steps), recipe, train, val, seed, seed_dir, verbose)
         rounds = recipe["train"]["self_train_rounds"]
         if rounds and evaluate:
             metrics.update({f"before_self_train_{key}": value for key, value in evaluate(model).items()})
@@ -186,7 +203,7 @@ class PaddedSpss(Spss):
 
     def build(self, num_outputs, recipe, channels):
         return build_spss(self.segmenter(num_outputs, recipe, channels - 1), smoothness=smoothness_prior(recipe),
-                          validity_channel=True)
+                          validity_channel=True, coarse=coarse_start(recipe, self.steps_per_epoch))
 
 
 def padded_inputs(patches, recipe):

@@ -8,9 +8,14 @@ whose pre-pooling class maps are the segmentation.
 import keras
 import numpy as np
 
-from ..layers import EdgeAwareSmoothness, GradientRamp, ProportionHead
+from ..layers import CoarseStart, EdgeAwareSmoothness, GradientRamp, ProportionHead
 
 VALID_LEVEL = 127.5  # validity channel threshold: valid pixels are 255, padding 0
+
+
+def _coarse(inputs, coarse):
+    """The inputs through a CoarseStart layer (coarse = {"factor", "steps"}), or as they are when coarse is None."""
+    return inputs if not coarse else CoarseStart(**coarse, name="coarse_start")(inputs)
 
 
 def _class_maps(backbone, inputs, smoothness, from_logits):
@@ -21,7 +26,7 @@ def _class_maps(backbone, inputs, smoothness, from_logits):
     return EdgeAwareSmoothness(**smoothness, from_logits=from_logits, name="smoothness")(inputs, class_maps)
 
 
-def build_spss(backbone, smoothness=None, name="spss", from_logits=False, validity_channel=False):
+def build_spss(backbone, smoothness=None, name="spss", from_logits=False, validity_channel=False, coarse=None):
     """Wrap a segmentation model (images -> class maps) into images -> proportions.
 
     smoothness = {"weight": w, "sigma": σ} adds the mask-free edge-aware smoothness
@@ -30,16 +35,19 @@ def build_spss(backbone, smoothness=None, name="spss", from_logits=False, validi
     validity_channel=True takes one more input channel after the image's, above
     VALID_LEVEL on the image and 0 on padding (`with_validity_channel`), and pools
     the valid pixels only; the backbone sees the image channels.
+    coarse = {"factor": f, "steps": n} trains the first n steps on images
+    average-pooled by f (layers.CoarseStart, progressive resizing).
     """
     shape = backbone.input_shape[1:]
     if not validity_channel:
         inputs = keras.Input(shape=shape, name="image")
-        class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
+        class_maps = _class_maps(backbone, _coarse(inputs, coarse), smoothness, from_logits)
         proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps)
         return keras.Model(inputs, proportions, name=name)
     inputs = keras.Input(shape=(*shape[:-1], shape[-1] + 1), name="image_and_validity")
-    class_maps = _class_maps(backbone, inputs[..., :-1], smoothness, from_logits)
-    validity = keras.ops.cast(inputs[..., -1] > VALID_LEVEL, "float32")
+    images = _coarse(inputs, coarse)
+    class_maps = _class_maps(backbone, images[..., :-1], smoothness, from_logits)
+    validity = keras.ops.cast(images[..., -1] > VALID_LEVEL, "float32")
     proportions = ProportionHead(from_logits=from_logits, name="proportions")(class_maps, validity)
     return keras.Model(inputs, proportions, name=name)
 
@@ -78,7 +86,7 @@ def _ramped_outputs(class_maps, pseudo_label_ramp_steps, entropy_ramp_steps):
 
 
 def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_ramp_steps=None, entropy_ramp_steps=None,
-                       name="spss", from_logits=False):
+                       name="spss", from_logits=False, coarse=None):
     """Images -> {"proportions"} plus the class maps for the losses that read them with the proportions as target.
 
     presence=True adds "class_maps" (for proportion_losses.ClassPresenceLoss); an
@@ -88,7 +96,7 @@ def build_spss_signals(backbone, smoothness=None, presence=False, pseudo_label_r
     Compile with the proportions as the target of every output; the options as in build_spss.
     """
     inputs = keras.Input(shape=backbone.input_shape[1:], name="image")
-    class_maps = _class_maps(backbone, inputs, smoothness, from_logits)
+    class_maps = _class_maps(backbone, _coarse(inputs, coarse), smoothness, from_logits)
     outputs = {"proportions": ProportionHead(from_logits=from_logits, name="proportions")(class_maps)}
     if presence:
         outputs["class_maps"] = class_maps
