@@ -173,6 +173,12 @@ def set_precision(recipe):
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe["train"]["mixed_precision"] else "float32")
 
 
+def steps_per_epoch(recipe, num_patches, mosaic=1):
+    """Training steps in an epoch of `num_patches` patches ([train] batch_size; k×k mosaics put k² patches in one input)."""
+    tiles = mosaic * mosaic
+    return math.ceil(num_patches // tiles / max(1, recipe["train"]["batch_size"] // tiles))
+
+
 def make_optimizer(recipe, num_patches, epochs, mosaic=1, learning_rate=None):
     """The [train] optimizer (adam, adamw, or sgd with momentum) at `learning_rate` (default [train] learning_rate).
 
@@ -182,10 +188,8 @@ def make_optimizer(recipe, num_patches, epochs, mosaic=1, learning_rate=None):
     EarlyStopping may end training before the schedule does.
     """
     cfg = recipe["train"]
-    tiles = mosaic * mosaic
-    steps_per_epoch = math.ceil(num_patches // tiles / max(1, cfg["batch_size"] // tiles))
     rate = scheduled_rate(cfg["lr_schedule"], cfg["learning_rate"] if learning_rate is None else learning_rate,
-                          steps_per_epoch, epochs, cfg["warmup_epochs"])
+                          steps_per_epoch(recipe, num_patches, mosaic), epochs, cfg["warmup_epochs"])
     if cfg["optimizer"] == "adamw":
         return keras.optimizers.AdamW(rate)
     if cfg["optimizer"] == "sgd":
@@ -199,7 +203,7 @@ def train_seed(method, recipe, train, val, seed, seed_dir, verbose="auto", loss=
     cfg = recipe["train"]
     set_precision(recipe)
     num_outputs = train.proportions.shape[1]  # 1 for binary data with one sigmoid output
-    model = method.build(num_outputs, recipe, train.images.shape[-1])
+    model = method.build(num_outputs, recipe, train.images.shape[-1], steps_per_epoch(recipe, len(train), cfg["mosaic"]))
     model.compile(optimizer=make_optimizer(recipe, len(train), cfg["epochs"], cfg["mosaic"]),
                   loss=loss or method.loss(recipe), loss_weights=method.loss_weights(recipe))
     counter = EpochCounter()

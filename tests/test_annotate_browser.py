@@ -243,7 +243,6 @@ def test_model_suggestions_are_marked_until_accepted_and_the_screenshot(tmp_path
 def test_labels_made_in_the_page_train_a_model_end_to_end(tmp_path, browser):
     """Points and proportions entered in the page, then `kerasweak train spss-plus` on exactly the files the page saved."""
     import subprocess
-    import sys
 
     folder = write_folder(tmp_path / "folder", n=4)
     server, lock, _ = start_server(folder)

@@ -68,7 +68,7 @@ def test_model_padding_reaches_every_methods_segmenter(method):
 def test_coarse_epochs_become_a_coarse_start_of_that_many_steps_and_need_poolable_patches():
     recipe = normalise_recipe(_minimal("spss", data={"patch_size": 256}, model={"base_filters": 2},
                                        train={"coarse_epochs": 3, "coarse_factor": 4}))
-    coarse = type(get_method("spss"))(steps_per_epoch=7).build(6, recipe, 3).get_layer("coarse_start")
+    coarse = get_method("spss").build(6, recipe, 3, steps_per_epoch=7).get_layer("coarse_start")
     assert (coarse.factor, coarse.steps) == (4, 21)
     with pytest.raises(KerasweakError, match=r"coarse_factor = 2 needs patch sides that are multiples of 32.*\[48, 64\]"):
         normalise_recipe(_minimal("spss", data={"patch_size": [48, 64]}, train={"coarse_epochs": 3}))

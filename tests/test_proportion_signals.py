@@ -142,10 +142,10 @@ def test_the_gradient_ramp_scales_the_gradient_linearly_and_not_the_value():
 
 def test_the_ramp_lasts_the_recipes_epochs_of_training_steps():
     recipe = _spss(pseudo_label_weight=0.5, pseudo_label_ramp_epochs=3)
-    model = Spss(steps_per_epoch=7).build(6, recipe, 3)
+    model = Spss().build(6, recipe, 3, steps_per_epoch=7)
     assert model.get_layer("pseudo_label_maps").ramp_steps == 21
     assert set(model.output) == {"proportions", "pseudo_label_maps"}
-    model = Spss(steps_per_epoch=7).build(6, _spss(entropy_weight=0.1, entropy_ramp_epochs=2), 3)
+    model = Spss().build(6, _spss(entropy_weight=0.1, entropy_ramp_epochs=2), 3, steps_per_epoch=7)
     assert model.get_layer("entropy_maps").ramp_steps == 14 and set(model.output) == {"proportions", "entropy_maps"}
 
 
@@ -198,8 +198,8 @@ def test_spss_plus_takes_the_interval_loss_pseudo_labels_and_entropy_beside_its_
     assert set(get_method("spss_plus").build(1, load_recipe("em-spss-plus"), 1).output) == {"proportions", "class_maps"}
     recipe = with_overrides(load_recipe("em-spss-plus"), {"train": {
         "loss": "interval", "pseudo_label_weight": 0.2, "entropy_weight": 0.1, "entropy_ramp_epochs": 2}})
-    method = SpssPlus(steps_per_epoch=5)
-    model = method.build(1, recipe, 1)
+    method = SpssPlus()
+    model = method.build(1, recipe, 1, steps_per_epoch=5)
     assert set(model.output) == {"proportions", "class_maps", "pseudo_label_maps", "entropy_maps"}
     assert model.get_layer("entropy_maps").ramp_steps == 10 and model.get_layer("pseudo_label_maps").ramp_steps == 0
     alpha = recipe["keypoints"]["alpha"]

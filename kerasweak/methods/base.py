@@ -29,8 +29,12 @@ class Method:
         model = recipe["model"]
         return build_unet(num_outputs, base_filters=model["base_filters"], channels=channels, padding=model["padding"])
 
-    def build(self, num_outputs, recipe, channels):
-        """The training model (default: the segmenter itself)."""
+    def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
+        """The training model (default: the segmenter itself).
+
+        `steps_per_epoch` (train_seed passes it) turns settings counted in epochs
+        into the training steps that layers count, such as a ramp's length.
+        """
         return self.segmenter(num_outputs, recipe, channels)
 
     def targets(self, patches, recipe):

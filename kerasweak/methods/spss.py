@@ -8,7 +8,6 @@ interval loss, proportion-matching pseudo-labels, absent/present class penalties
 entropy minimisation.
 """
 
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,11 +96,6 @@ def ramp_steps(recipe, steps_per_epoch):
             for key in RAMPED_SIGNALS.values()}
 
 
-def steps_per_epoch(recipe, num_patches):
-    """Training steps in an epoch of `num_patches` patches (no mosaics: they are refused with class-map signals)."""
-    return math.ceil(num_patches / recipe["train"]["batch_size"])
-
-
 def coarse_start(recipe, steps_per_epoch):
     """build_spss's `coarse` argument ({"factor", "steps"}) from [train] coarse_epochs, or None when it is 0."""
     cfg = recipe["train"]
@@ -115,7 +109,7 @@ def smoothness_prior(recipe):
 
 
 class Spss(Method):
-    """`steps_per_epoch` turns [train] pseudo_label_ramp_epochs and entropy_ramp_epochs into GradientRamp steps; Spss.train sets it."""
+    """SPSS: the U-Net's class maps pooled into proportions, with the [train] options beyond eq. 1."""
 
     name = "spss"
     train_settings = {
@@ -130,9 +124,6 @@ class Spss(Method):
         "coarse_factor": Setting(INT, 2, one_of(2, 4), "the pooling factor of those epochs (patch sides a multiple of 16×it)"),
     }
 
-    def __init__(self, steps_per_epoch=1):
-        self.steps_per_epoch = steps_per_epoch
-
     def check(self, recipe, where):
         """Mosaics keep proportion labels exact, so they are allowed here (and only here), but not with class-map signals."""
         if recipe["train"]["mosaic"] > 1 and class_map_signals(recipe):
@@ -146,15 +137,15 @@ class Spss(Method):
             raise KerasweakError(f"[train] coarse_factor = {cfg['coarse_factor']} needs patch sides that are multiples of "
                                  f"{side} (the U-Net halves a side 4 times after the pooling), got patch_size = {patch}", where)
 
-    def build(self, num_outputs, recipe, channels):
+    def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
         segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
-        coarse = coarse_start(recipe, self.steps_per_epoch)
+        coarse = coarse_start(recipe, steps_per_epoch)
         if not class_map_signals(recipe):
             return build_spss(segmenter, smoothness=smoothness, coarse=coarse)
         cfg = recipe["train"]
         presence = bool(cfg["absent_class_weight"] or cfg["present_class_weight"])
         return build_spss_signals(segmenter, smoothness, presence=presence, coarse=coarse,
-                                  **ramp_steps(recipe, self.steps_per_epoch))
+                                  **ramp_steps(recipe, steps_per_epoch))
 
     def targets(self, patches, recipe):
         """The proportions; with class-map signals, the target of every output."""
@@ -178,11 +169,10 @@ class Spss(Method):
         With rounds, the extra metrics add `evaluate`'s test figures of the SPSS
         stage, prefixed "before_self_train_", and each round's epochs; seconds cover every stage.
         """
-        steps = steps_per_epoch(recipe, len(train))
         if train.valid is not None:
-            return train_seed(PaddedSpss(steps), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
+            return train_seed(PaddedSpss(), recipe, padded_inputs(train, recipe), padded_inputs(val, recipe), seed,
                               seed_dir, verbose)
-        model, seconds, metrics = train_seed(type(self)(steps), recipe, train, val, seed, seed_dir, verbose)
+        model, seconds, metrics = train_seed(self, recipe, train, val, seed, seed_dir, verbose)
         rounds = recipe["train"]["self_train_rounds"]
         if rounds and evaluate:
             metrics.update({f"before_self_train_{key}": value for key, value in evaluate(model).items()})
@@ -201,9 +191,9 @@ class PaddedSpss(Spss):
     the segmenter inside, which kerasweak exports, takes the image channels.
     """
 
-    def build(self, num_outputs, recipe, channels):
+    def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
         return build_spss(self.segmenter(num_outputs, recipe, channels - 1), smoothness=smoothness_prior(recipe),
-                          validity_channel=True, coarse=coarse_start(recipe, self.steps_per_epoch))
+                          validity_channel=True, coarse=coarse_start(recipe, steps_per_epoch))
 
 
 def padded_inputs(patches, recipe):

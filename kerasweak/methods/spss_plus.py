@@ -13,8 +13,7 @@ from ..errors import KerasweakError
 from ..models import build_spss_plus
 from ..schema import INT, NUMBER, Section, Setting, at_least, unit_interval
 from .base import Method
-from ..training import train_seed
-from .spss import SIGNAL_SETTINGS, proportion_loss, ramp_steps, ramped_signal_losses, ramped_weights, steps_per_epoch
+from .spss import SIGNAL_SETTINGS, proportion_loss, ramp_steps, ramped_signal_losses, ramped_weights
 
 SIGNALS = ("loss", "tolerance", "pseudo_label_weight", "pseudo_label_ramp_epochs", "pseudo_label_temperature",
            "entropy_weight", "entropy_ramp_epochs")  # spss's signal settings that SPSS+ takes
@@ -38,7 +37,7 @@ KEYPOINT_SAMPLING = {
 
 
 class SpssPlus(Method):
-    """`steps_per_epoch` turns the ramp epochs of the pseudo-labels and entropy into GradientRamp steps; train sets it."""
+    """SPSS+ (paper eq. 4): the proportion loss plus a keypoint loss on the class maps, weighted by α."""
 
     name = "spss_plus"
     train_settings = {key: SIGNAL_SETTINGS[key] for key in SIGNALS}
@@ -47,11 +46,8 @@ class SpssPlus(Method):
         "alpha": Setting(NUMBER, 0.5, unit_interval, "α of eq. 4: the proportion loss's weight"),
     })}
 
-    def __init__(self, steps_per_epoch=1):
-        self.steps_per_epoch = steps_per_epoch
-
-    def build(self, num_outputs, recipe, channels):
-        return build_spss_plus(self.segmenter(num_outputs, recipe, channels), **ramp_steps(recipe, self.steps_per_epoch))
+    def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
+        return build_spss_plus(self.segmenter(num_outputs, recipe, channels), **ramp_steps(recipe, steps_per_epoch))
 
     def targets(self, patches, recipe):
         signals = {output: patches.proportions for output in ramped_signal_losses(recipe)}
@@ -63,9 +59,6 @@ class SpssPlus(Method):
     def loss_weights(self, recipe):
         alpha = recipe["keypoints"]["alpha"]
         return {"proportions": alpha, "class_maps": 1.0 - alpha, **ramped_weights(recipe)}
-
-    def train(self, recipe, train, val, seed, seed_dir, verbose="auto", evaluate=None):
-        return train_seed(type(self)(steps_per_epoch(recipe, len(train))), recipe, train, val, seed, seed_dir, verbose)
 
 
 def class_indices(names, patches, key, recipe):
