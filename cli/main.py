@@ -115,7 +115,10 @@ def compare_command(outs, out, figure, data, patches):
                                       "probabilities: float16 .npy (H, W, C).")
 @click.option("--tile", default=448, show_default=True, help="Tile size: a multiple of 16, at least 32.")
 @click.option("--overlap", default=64, show_default=True, help="Overlap between tiles, blended: 0 <= overlap < tile/2.")
-def predict_command(model, images, out, fmt, tile, overlap):
+@click.option("--reflect-context", type=int, default=0, show_default=True,
+              help="Predict each tile with this many pixels (a multiple of 8) of reflected context at every edge, "
+                   "cropped back: no stripe along the image's border from a zero-padded network.")
+def predict_command(model, images, out, fmt, tile, overlap, reflect_context):
     """Segment IMAGES (files, folders or quoted globs; any size) with an exported MODEL.
 
     A MODEL trained on whole images without masks (proportions only) records its
@@ -125,7 +128,8 @@ def predict_command(model, images, out, fmt, tile, overlap):
     """
     from kerasweak.prediction import predict_files
 
-    written = predict_files(model, images, out, fmt=fmt, tile=tile, overlap=overlap, echo=click.echo)
+    written = predict_files(model, images, out, fmt=fmt, tile=tile, overlap=overlap, echo=click.echo,
+                            reflect_context=reflect_context)
     click.echo(f"wrote {len(written)} files" if len(written) > 3 else "wrote " + ", ".join(map(str, written)))
 
 

@@ -20,10 +20,11 @@ import numpy as np
 
 from .band_files import NpyBands, PngBands
 from .errors import KerasweakError
-from .evaluation import _blend_window
+from .evaluation import _blend_window, in_reflect_context
 from .figures import colourise, legend
 from .io import atomic_path, check_writable
 from .scaling import scaled_strips
+from .schema import multiple_of_8
 
 FORMATS = {"colour": ".png", "index": ".png", "probabilities": ".npy"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
@@ -193,15 +194,25 @@ def predict_one(predict_fn, metadata, image_path, out, fmt="colour", tile=448, o
     return [out, overlay, key]
 
 
-def predict_files(model_path, images, out, fmt="colour", tile=448, overlap=64, echo=None):
-    """Segment every image `images` names (files, folders, globs) with the exported model; echo a line per image."""
+def predict_files(model_path, images, out, fmt="colour", tile=448, overlap=64, echo=None, reflect_context=0):
+    """Segment every image `images` names (files, folders, globs) with the exported model; echo a line per image.
+
+    reflect_context = N predicts each tile (or scaled image) padded by N pixels
+    of its mirror image at every edge and crops the maps back, so what a
+    zero-padded network puts along its input's border stays outside the image
+    (evaluation.in_reflect_context; docs/protocol.md, "Reflected context").
+    """
     from .inference import load_export
 
     check_tiling(tile, overlap)
     if fmt not in FORMATS:
         raise KerasweakError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}", "--format")
+    problem = multiple_of_8(reflect_context)
+    if problem:
+        raise KerasweakError(problem, "--reflect-context")
     outputs = output_paths(*image_paths(images), out, fmt)
     predict_fn, metadata = load_export(model_path)
+    predict_fn = in_reflect_context(predict_fn, reflect_context)
     written = []
     for i, (path, target) in enumerate(outputs.items(), start=1):
         written += predict_one(predict_fn, metadata, path, target, fmt, tile, overlap)

@@ -305,6 +305,8 @@ CLI_ROWS = {  # row: (the problem after "error: PATH: ", how to make the input -
                                   _predict_tiling("--tile", 32, "--overlap", 16, wrong="--overlap")),
     "evaluate-reflect-context-not-multiple-of-8": ("must be 0 or a positive multiple of 8, got 12",
                                                    _evaluate_with("--reflect-context", 12, wrong="--reflect-context")),
+    "predict-reflect-context-not-multiple-of-8": ("must be 0 or a positive multiple of 8, got 12",
+                                                  _predict_tiling("--reflect-context", 12, wrong="--reflect-context")),
     "predict-out-wrong-extension": ("--format colour writes PNG; name the output mask.png",
                                     _predict_with("--tile", 32, "--overlap", 8, out="mask.jpg")),
     "predict-image-too-large": ("image 40000x30000 is above kerasweak's limit of 1000000000 pixels; cut it into parts",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasweak.evaluation import predict_tiled
+from kerasweak.evaluation import in_reflect_context, predict_tiled
 from helpers import kerasweak
 
 EM_SLICE = (768, 1024)  # height, width of an EPFL slice
@@ -83,6 +83,28 @@ def test_predict_writes_mask_and_overlay_of_a_whole_image_at_its_exact_size(tmp_
         assert picture.size == (width, height) and picture.mode == "RGB", path
     colours = np.unique(np.asarray(Image.open(out)).reshape(-1, 3), axis=0)
     assert {tuple(c) for c in colours} <= {tuple(c) for c in palette} and len(colours) > 1
+
+
+@pytest.mark.slow
+def test_predict_with_reflect_context_writes_the_tiles_predicted_in_mirrored_context(tmp_path, dubai_model):
+    """`predict --reflect-context 16` equals predict_tiled over the model wrapped in evaluation.in_reflect_context,
+    and differs from plain tiling along the image's border, where the zero padding was."""
+    from kerasweak.data import DUBAI_CLASSES, DUBAI_PALETTE
+
+    model = _export(dubai_model, tmp_path / "model", "aerial-dubai", DUBAI_CLASSES, DUBAI_PALETTE)
+    image = _random_image((200, 300, 3), seed=3)
+    Image.fromarray(image).save(tmp_path / "image.png")
+    written = {}
+    for context in (0, 16):
+        out = tmp_path / f"maps_{context}.npy"
+        result = kerasweak("predict", model, tmp_path / "image.png", "--out", out, "--format", "probabilities",
+                           "--tile", 128, "--overlap", 32, "--reflect-context", context, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        written[context] = np.load(out).astype(np.float32)
+    predict_fn = lambda batch: np.asarray(dubai_model(batch, training=False))  # noqa: E731
+    expected = predict_tiled(in_reflect_context(predict_fn, 16), image, 6, 128, 32)
+    np.testing.assert_allclose(written[16], expected, atol=2e-3)  # float16 storage
+    assert np.abs(written[16] - written[0])[:, :4].max() > 0.05  # the left border changed
 
 
 @pytest.mark.parametrize("kind", ["em-slice", "dubai-tile"])
