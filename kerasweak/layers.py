@@ -168,6 +168,12 @@ class ReflectPadding2D(keras.layers.Layer):
         return {**super().get_config(), "width": self.width}
 
 
+def _training_step_counter(layer):
+    """A non-trainable int32 weight counting a layer's training calls: saved with the model, so a resumed fit goes on."""
+    return layer.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
+                            aggregation="only_first_replica", name="step")
+
+
 @keras.saving.register_keras_serializable(package="kerasweak")
 class CoarseStart(keras.layers.Layer):
     """Progressive resizing: for the first `steps` training calls, average-pool the images by `factor`; then identity.
@@ -184,8 +190,7 @@ class CoarseStart(keras.layers.Layer):
         self.factor, self.steps = int(factor), int(steps)
 
     def build(self, input_shape):
-        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
-                                    aggregation="only_first_replica", name="step")
+        self.step = _training_step_counter(self)
 
     def call(self, images, training=False):
         if not training or not self.steps:
@@ -217,8 +222,7 @@ class GradientRamp(keras.layers.Layer):
         self.ramp_steps = int(ramp_steps)
 
     def build(self, input_shape):
-        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
-                                    aggregation="only_first_replica", name="step")
+        self.step = _training_step_counter(self)
 
     def call(self, inputs, training=False):
         if not training or not self.ramp_steps:
