@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import KerasweakError
 from .dataset import IGNORE_LABEL
+from .proportions import check_proportion_row
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 LABEL_FILES = ("proportions.csv", "keypoints.csv", "sizes.csv", "split.csv")
@@ -325,10 +326,7 @@ def read_folder_proportions(path, spec, images, warnings):
     out = {}
     for name, (line, values) in rows.items():
         props = [_number(values[c], line, path, "proportion") for c in spec.classes]
-        if any(p < 0 for p in props):
-            raise KerasweakError(f"line {line}: proportions must not be negative", path)
-        if abs(sum(props) - 1.0) > 1e-2:
-            raise KerasweakError(f"line {line}: proportions sum to {sum(props):.4f}, not 1", path)
+        check_proportion_row(props, line, path)
         out[name] = np.asarray(props, dtype=np.float32)
     return out
 

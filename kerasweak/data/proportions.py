@@ -31,6 +31,16 @@ def proportions_from_masks(masks, num_classes, ignore_label=IGNORE_LABEL):
     return np.where(totals > 0, counts / np.maximum(totals, 1), uniform).astype(np.float32)
 
 
+def check_proportion_row(props, line, path):
+    """Raise the one-line error of a proportion row that is not finite, has a negative value or does not sum to 1."""
+    if not all(math.isfinite(p) for p in props):
+        raise KerasweakError(f"line {line}: proportions must be finite (found NaN or inf)", path)
+    if any(p < 0 for p in props):
+        raise KerasweakError(f"line {line}: proportions must not be negative", path)
+    if abs(sum(props) - 1.0) > SUM_TOLERANCE:
+        raise KerasweakError(f"line {line}: proportions sum to {sum(props):.4f}, not 1", path)
+
+
 def read_proportions_csv(path, class_names=None):
     """Return (image paths, (N, C) float32 proportions, class names) from a CSV.
 
@@ -68,12 +78,7 @@ def read_proportions_csv(path, class_names=None):
             props = [float(cell) for cell in row[1:]]
         except ValueError:
             raise KerasweakError(f"line {line}: proportions must be numbers", path) from None
-        if not all(math.isfinite(p) for p in props):
-            raise KerasweakError(f"line {line}: proportions must be finite (found NaN or inf)", path)
-        if any(p < 0 for p in props):
-            raise KerasweakError(f"line {line}: proportions must not be negative", path)
-        if abs(sum(props) - 1.0) > SUM_TOLERANCE:
-            raise KerasweakError(f"line {line}: proportions sum to {sum(props):.4f}, not 1", path)
+        check_proportion_row(props, line, path)
         image = Path(os.path.normpath(path.parent / row[0].strip()))
         if image in seen:
             earlier_line, earlier = seen[image]
