@@ -182,7 +182,9 @@ class CoarseStart(keras.layers.Layer):
     it learns coarse features, then on full-size ones. Proportion targets stay
     exact: pooling an image does not change the share of each class in the scene.
     `step` is a non-trainable weight, so a resumed fit goes on where it was;
-    inference (training=False) always sees the full-size image.
+    inference (training=False) always sees the full-size image. Training needs
+    TensorFlow: the pooled and full-size branches differ in shape, which
+    TensorFlow's cond allows and JAX's does not.
     """
 
     def __init__(self, factor=2, steps=0, **kwargs):
@@ -195,6 +197,9 @@ class CoarseStart(keras.layers.Layer):
     def call(self, images, training=False):
         if not training or not self.steps:
             return images
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(f"CoarseStart trains on the TensorFlow backend only (its branches differ in "
+                                      f"shape), not on {keras.backend.backend()}; set coarse_epochs = 0")
         self.step.assign_add(1)
         return ops.cond(self.step <= self.steps, lambda: ops.average_pool(images, self.factor, self.factor),
                         lambda: images)

@@ -169,6 +169,10 @@ def normalise_recipe(recipe, where=None, stored=False):
     if data["test_fraction"] + data["val_fraction"] >= 1:
         raise KerasweakError(f"[data] test_fraction + val_fraction must be < 1, got {data['test_fraction']} + "
                              f"{data['val_fraction']}", where)
+    sides = data["patch_size"] if isinstance(data["patch_size"], list) else [data["patch_size"]]
+    if normalised["model"]["padding"] == "reflect" and min(sides) < 32:
+        raise KerasweakError(f"[model] padding = \"reflect\" needs patch sides of at least 32 (the U-Net's bottleneck "
+                             f"mirrors 2 pixels), got patch_size = {data['patch_size']}", where)
     method.check(normalised, where)
     return normalised
 

@@ -65,7 +65,9 @@ def _layer_values(x):
             "EdgeAwareSmoothness": passed, "EdgeAwareSmoothness_loss": smoothness.losses[0],
             "SemedaNet": edge_net(probs), **{f"SemedaNet_psi{i}": psi for i, psi in
                                              enumerate(edge_net(probs, return_embeddings=True), 1)},
-            "GradientRamp": layers.GradientRamp(3)(probs, training=True)}
+            "GradientRamp": layers.GradientRamp(3)(probs, training=True),
+            "ReflectPadding2D": layers.ReflectPadding2D(2)(x["images"]),
+            "CoarseStart_inference": layers.CoarseStart(2, steps=1)(x["images"])}  # training needs TensorFlow
 
 
 def _loss_values(x):
@@ -123,10 +125,12 @@ def _edge_values(x):
 def _model_values(x):
     unet = _set_weights(models.build_unet(CLASSES, base_filters=2), 2)
     logits = _set_weights(models.build_unet(CLASSES, base_filters=2, activation=None), 2)
+    reflect = _set_weights(models.build_unet(CLASSES, base_filters=2, padding="reflect"), 2)
     spss = models.build_spss(unet, smoothness={"weight": 0.1, "sigma": 15.0})
     spss_plus = models.build_spss_plus(logits, from_logits=True)
     both = spss_plus.predict(x["images"], verbose=0)
     return {"build_unet": unet.predict(x["images"], verbose=0), "build_unet_logits": logits.predict(x["images"], verbose=0),
+            "build_unet_reflect": reflect.predict(np.tile(x["images"], (1, 2, 2, 1)), verbose=0),  # sides >= 32
             "build_spss": spss.predict(x["images"], verbose=0), "build_spss_plus_proportions": both["proportions"],
             "build_spss_plus_class_maps": both["class_maps"], "segmenter_of": models.segmenter_of(spss).predict(x["images"], verbose=0)}
 

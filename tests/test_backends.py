@@ -48,7 +48,7 @@ registered = sorted(name for name in keras.saving.get_custom_objects() if name.s
 print(keras.backend.backend(), IGNORE_LABEL, *registered)
 """
 GROUPS = {"layers": ("class_probabilities", "ProportionHead", "edge_aware_smoothness", "EdgeAwareSmoothness", "SemedaNet",
-                     "GradientRamp"),
+                     "GradientRamp", "ReflectPadding2D", "CoarseStart"),
           "losses": ("ProportionLoss", "PixelCrossEntropy", "KeypointLoss", "SobelEdgeLoss", "SemedaLoss",
                      "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "EntropyLoss"),
           "metrics": ("MeanIoU",),
@@ -90,7 +90,13 @@ def test_the_core_imports_and_registers_without_tensorflow(tmp_path):
                                                                   "ProportionLoss", "PixelCrossEntropy", "KeypointLoss",
                                                                   "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "GradientRamp",
                                                                   "IntervalProportionLoss", "PseudoLabelLoss",
-                                                                  "ClassPresenceLoss", "EntropyLoss", "WarmupCosine"))
+                                                                  "ClassPresenceLoss", "EntropyLoss", "WarmupCosine",
+                                                                  "ReflectPadding2D", "CoarseStart"))
+
+
+# The reflect-padded U-Net runs on 32×32 images (its bottleneck mirrors 2 pixels), four times the others' pixels
+# through the same depth: oneDNN's and XLA's float32 round-off differ there by up to 2e-5.
+LOOSER = {"build_unet_reflect": 1e-4}
 
 
 @pytest.mark.slow
@@ -100,7 +106,8 @@ def test_forward_values_on_jax_equal_tensorflow(on_both, group):
     names = [name for name in tensorflow_values if name.startswith(GROUPS[group])]
     assert names and set(names) <= set(jax_values)
     for name in names:
-        np.testing.assert_allclose(jax_values[name], tensorflow_values[name], rtol=1e-5, atol=1e-5, err_msg=name)
+        tolerance = LOOSER.get(name, 1e-5)
+        np.testing.assert_allclose(jax_values[name], tensorflow_values[name], rtol=tolerance, atol=tolerance, err_msg=name)
 
 
 @pytest.mark.slow

@@ -63,6 +63,8 @@ def test_model_padding_reaches_every_methods_segmenter(method):
         assert sum(isinstance(layer, ReflectPadding2D) for layer in segmenter.layers) == pads
     with pytest.raises(KerasweakError, match=r"^my-recipe: \[model\] padding must be one of"):
         normalise_recipe(_minimal(method, model={"padding": "same"}))
+    with pytest.raises(KerasweakError, match=r"padding = \"reflect\" needs patch sides of at least 32.*\[16, 64\]"):
+        normalise_recipe(_minimal(method, data={"patch_size": [16, 64]}, model={"padding": "reflect"}))
 
 
 def test_coarse_epochs_become_a_coarse_start_of_that_many_steps_and_need_poolable_patches():

@@ -13,7 +13,8 @@ from kerasweak import layers, losses, metrics, models, proportion_losses, schedu
 # Every class kerasweak registers, and a .keras file holding it (in its architecture or in its compiled loss/metric).
 CUSTOM_OBJECTS = ("ProportionHead", "EdgeAwareSmoothness", "SemedaNet", "ProportionLoss", "PixelCrossEntropy",
                   "KeypointLoss", "SemedaLoss", "SobelEdgeLoss", "MeanIoU", "SizeSupervisedSegmenter", "GradientRamp",
-                  "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "EntropyLoss", "WarmupCosine")
+                  "IntervalProportionLoss", "PseudoLabelLoss", "ClassPresenceLoss", "EntropyLoss", "WarmupCosine",
+                  "ReflectPadding2D", "CoarseStart")
 
 
 def _unet(classes=2, **kwargs):
@@ -38,6 +39,8 @@ def _files(folder):
                                             "class_maps": proportion_losses.ClassPresenceLoss(),
                                             "pseudo_label_maps": proportion_losses.PseudoLabelLoss(),
                                             "entropy_maps": proportion_losses.EntropyLoss()})
+    coarse = models.build_spss(_unet(padding="reflect"), coarse={"factor": 2, "steps": 3})
+    coarse.compile(optimizer="adam", loss=losses.ProportionLoss())
     sizes = models.SizeSupervisedSegmenter(_unet(1))
     sizes.compile(optimizer="adam")
     saved = {"spss.keras": (spss, ("ProportionHead", "EdgeAwareSmoothness", "ProportionLoss")),
@@ -47,6 +50,7 @@ def _files(folder):
              "sobel.keras": (sobel, ("SobelEdgeLoss", "WarmupCosine")),
              "spss_signals.keras": (signals, ("ProportionHead", "GradientRamp", "IntervalProportionLoss", "ClassPresenceLoss",
                                               "PseudoLabelLoss", "EntropyLoss")),
+             "spss_coarse_reflect.keras": (coarse, ("ProportionHead", "CoarseStart", "ReflectPadding2D")),
              "sizes.keras": (sizes, ("SizeSupervisedSegmenter",))}
     for name, (model, _) in saved.items():
         model.save(folder / name)

@@ -19,7 +19,7 @@ def test_extends_inherits_and_overrides():
 def test_every_packaged_recipe_loads_with_its_papers_protocol():
     for name, description in list_recipes():
         recipe = load_recipe(name)
-        if name == "dubai-spss-fast":  # its own schedule (issue 31), checked below
+        if name.startswith("dubai-spss-fast") or name == "dubai-spss-signals":  # the fast protocol (issue 31), below
             continue
         assert description and recipe["train"]["learning_rate"] == 1e-3
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
@@ -36,6 +36,14 @@ def test_the_fast_protocol_is_dubai_spss_with_another_training_schedule():
         {k: v for k, v in spss.items() if k not in ("name", "description", "label", "train", "evaluation")}
     assert fast["evaluation"] == {**spss["evaluation"], "reflect_context": 32}  # one more row, the same scores
     assert {k for k in spss["train"] if fast["train"][k] != spss["train"][k]} <= schedule
+    for variant, changes in {"dubai-spss-fast-coarse": {"epochs", "patience", "coarse_epochs"},
+                             "dubai-spss-fast-coarse40": {"epochs", "patience", "coarse_epochs"}}.items():
+        recipe = load_recipe(variant)
+        assert {k for k in fast["train"] if recipe["train"][k] != fast["train"][k]} == changes
+        assert {k: v for k, v in recipe.items() if k not in ("name", "description", "label", "train")} == \
+            {k: v for k, v in fast.items() if k not in ("name", "description", "label", "train")}
+    reflect = load_recipe("dubai-spss-fast-reflect")
+    assert reflect["model"] == {**fast["model"], "padding": "reflect"} and reflect["train"] == fast["train"]
 
 
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):

@@ -12,7 +12,8 @@ where the input ends and a proportion loss cannot buy class mass with a stripe
 along the edge (docs/protocol.md, "Reflected context"). With reflect padding the
 stride-1 3×3 transposed convolutions of the expansive path are plain 3×3
 convolutions, the same function class (a transposed convolution at stride 1 is a
-convolution with the kernel flipped).
+convolution with the kernel flipped). Mirroring needs two pixels at the bottleneck,
+so reflect padding takes inputs of at least 32×32.
 
 The model takes raw pixel values (0-255, any H×W that is a multiple of 16) and
 rescales them itself, so exported models need no external preprocessing.
