@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import losses
 from ..data import IGNORE_LABEL, make_dataset
+from ..data.folder import patch_shape
 from ..data.pipeline import EpochCounter, predict_batches
 from ..errors import KerasweakError
 from ..metrics import class_maps
@@ -133,7 +134,7 @@ class Spss(Method):
         cfg = recipe["train"]
         side = 16 * cfg["coarse_factor"]
         patch = recipe["data"]["patch_size"]
-        if cfg["coarse_epochs"] and any(size % side for size in (patch if isinstance(patch, list) else [patch])):
+        if cfg["coarse_epochs"] and any(size % side for size in patch_shape(patch)):
             raise KerasweakError(f"[train] coarse_factor = {cfg['coarse_factor']} needs patch sides that are multiples of "
                                  f"{side} (the U-Net halves a side 4 times after the pooling), got patch_size = {patch}", where)
 
