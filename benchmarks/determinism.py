@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from tensorflow.python.util import _pywrap_determinism  # noqa: E402
 
 from kerasweak import losses, models  # noqa: E402
+from timing import random_proportion_batch  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 
@@ -34,9 +35,7 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--base-filters", type=int, default=8)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.batch, args.size, args.size, 3)).astype("float32")
-    proportions = rng.dirichlet(np.ones(NUM_CLASSES), args.batch).astype("float32")
+    images, proportions = random_proportion_batch(args.batch, NUM_CLASSES, args.size)
     runs = {}
     for deterministic in (False, True):
         _pywrap_determinism.enable(deterministic)

@@ -22,16 +22,13 @@ def child(steps, batch, base_filters):
     """Median seconds of a bf16 SPSS training step (batch × 224² random images), as dubai-spss trains, printed as JSON."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
 
     from kerasweak import losses, models
-    from timing import interleaved_step_medians  # benchmarks/timing.py
+    from timing import interleaved_step_medians, random_proportion_batch  # benchmarks/timing.py
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (batch, 224, 224, 3)).astype("float32")
-    proportions = rng.dirichlet(np.ones(6), batch).astype("float32")
+    images, proportions = random_proportion_batch(batch, 6)
     model = models.build_spss(models.build_unet(6, base_filters=base_filters))
     model.compile(keras.optimizers.Adam(1e-3), losses.ProportionLoss())
     model.train_on_batch(images, proportions)  # trace and warm up

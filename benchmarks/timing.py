@@ -5,6 +5,16 @@ import time
 import numpy as np
 
 
+def random_proportion_batch(batch, num_classes, size=224, seed=0):
+    """(images, proportions): `batch` random size² RGB images (0-255, float32) and Dirichlet proportions, fixed by `seed`.
+
+    Every variant a benchmark times trains on the same batch; random content costs the same as real patches.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch, size, size, 3)).astype("float32")
+    return images, rng.dirichlet(np.ones(num_classes), batch).astype("float32")
+
+
 def interleaved_step_medians(runs, images, steps):
     """{name: median seconds of `model.train_on_batch(images, target)`} for runs = {name: (model, target)}.
 

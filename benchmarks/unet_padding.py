@@ -14,10 +14,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from kerasweak import losses, models  # noqa: E402
-from timing import interleaved_step_medians  # noqa: E402  (benchmarks/timing.py)
+from timing import interleaved_step_medians, random_proportion_batch  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 
@@ -30,9 +29,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     keras.mixed_precision.set_global_policy(args.policy)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.batch, 224, 224, 3)).astype("float32")
-    proportions = rng.dirichlet(np.ones(NUM_CLASSES), args.batch).astype("float32")
+    images, proportions = random_proportion_batch(args.batch, NUM_CLASSES)
     runs = {}
     for padding in ("zeros", "reflect"):
         keras.utils.set_random_seed(0)
