@@ -19,7 +19,7 @@ def test_extends_inherits_and_overrides():
 def test_every_packaged_recipe_loads_with_its_papers_protocol():
     for name, description in list_recipes():
         recipe = load_recipe(name)
-        if name.startswith("dubai-spss-fast") or name == "dubai-spss-signals":  # the fast protocol (issue 31), below
+        if name.startswith("dubai-spss-fast") or name in ("dubai-spss-signals", "dubai-spss-tiles"):  # the fast protocol (issue 31), below
             continue
         assert description and recipe["train"]["learning_rate"] == 1e-3
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
@@ -44,6 +44,8 @@ def test_the_fast_protocol_is_dubai_spss_with_another_training_schedule():
             {k: v for k, v in fast.items() if k not in ("name", "description", "label", "train")}
     reflect = load_recipe("dubai-spss-fast-reflect")
     assert reflect["model"] == {**fast["model"], "padding": "reflect"} and reflect["train"] == fast["train"]
+    tiles = load_recipe("dubai-spss-tiles")  # the honest split's counterpart of dubai-spss-fast (issue 32)
+    assert tiles["data"] == {**fast["data"], "split": "image"} and tiles["train"] == fast["train"]
 
 
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
