@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .data.augment import AUGMENTATIONS
 from .data.degrade import DEGRADE_MODES
-from .data.folder import patch_shape
+from .data.patching import check_patch_sides
 from .data.registry import get_dataset
 from .data.splits import SPLIT_RULES
 from .errors import KerasweakError
@@ -170,9 +170,9 @@ def normalise_recipe(recipe, where=None, stored=False):
     if data["test_fraction"] + data["val_fraction"] >= 1:
         raise KerasweakError(f"[data] test_fraction + val_fraction must be < 1, got {data['test_fraction']} + "
                              f"{data['val_fraction']}", where)
-    if normalised["model"]["padding"] == "reflect" and min(patch_shape(data["patch_size"])) < 32:
-        raise KerasweakError(f"[model] padding = \"reflect\" needs patch sides of at least 32 (the U-Net's bottleneck "
-                             f"mirrors 2 pixels), got patch_size = {data['patch_size']}", where)
+    if normalised["model"]["padding"] == "reflect":
+        check_patch_sides(data["patch_size"], '[model] padding = "reflect"', "the U-Net's bottleneck mirrors 2 pixels",
+                          where, at_least=32)
     method.check(normalised, where)
     return normalised
 

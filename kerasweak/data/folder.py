@@ -29,6 +29,7 @@ from .dataset import SPLIT_PARTS, PatchSet
 from .folder_files import (decode_image, decode_mask, image_shape, list_images, mask_paths, read_folder_keypoints,
                            read_folder_proportions, read_folder_sizes, read_folder_split, read_spec,
                            unread_entries)
+from .patching import patch_shape
 from .folder_lazy import IN_MEMORY_BYTES, check_patch_fits, decoded_bytes, patch_origins, read_lazy_patches
 from .proportions import proportions_from_masks
 
@@ -115,12 +116,6 @@ def image_parts(labels, data):
     for i in order[n_test:n_test + n_val]:
         parts[names[i]] = "val"
     return parts
-
-
-def patch_shape(patch_size):
-    """(height, width) of a recipe's [data] patch_size (a side, or [height, width])."""
-    size = list(np.atleast_1d(patch_size))
-    return (int(size[0]), int(size[-1]))
 
 
 def fitted_size(height, width, shape):

@@ -15,9 +15,10 @@ import numpy as np
 
 from ..errors import KerasweakError
 from .dataset import IGNORE_LABEL
-from .folder import cut_image, patch_points, image_parts, patch_shape, read_labels
+from .folder import cut_image, patch_points, image_parts, read_labels
 from .folder_files import image_shape
 from .keypoints import keypoint_arrays, sample_keypoints
+from .patching import patch_shape
 from .proportions import proportions_from_masks
 
 STREAM_METHODS = ("pixel", "semeda", "sobel", "spss", "spss_plus")

@@ -1,4 +1,4 @@
-"""Cut labelled images into the non-overlapping patches of a PatchSet (shared by every reader)."""
+"""Patch sides of a recipe, and labelled images cut into the non-overlapping patches of a PatchSet (shared by every reader)."""
 
 import numpy as np
 
@@ -6,6 +6,25 @@ from ..errors import KerasweakError
 from .dataset import PatchSet
 from .images import cut_patches
 from .proportions import proportions_from_masks
+
+
+def patch_shape(patch_size):
+    """(height, width) of a recipe's [data] patch_size (a side, or [height, width])."""
+    size = list(np.atleast_1d(patch_size))
+    return (int(size[0]), int(size[-1]))
+
+
+def check_patch_sides(patch_size, setting, why, where, at_least=1, multiple_of=1):
+    """A one-line error unless both sides of [data] patch_size are >= `at_least` and multiples of `multiple_of`.
+
+    `setting` names what asks for it and `why` says why, e.g. the U-Net's
+    bottleneck mirrors 2 pixels, so reflect padding needs sides of 32.
+    """
+    sides = patch_shape(patch_size)
+    if min(sides) < at_least or any(side % multiple_of for side in sides):
+        need = " and ".join(part for part in (f"of at least {at_least}" if at_least > 1 else "",
+                                             f"that are multiples of {multiple_of}" if multiple_of > 1 else "") if part)
+        raise KerasweakError(f"{setting} needs patch sides {need} ({why}), got patch_size = {patch_size}", where)
 
 
 def patch_set_from_images(items, patch_size, class_names, palette, max_samples=None, binary=False):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import losses
 from ..data import IGNORE_LABEL, make_dataset
-from ..data.folder import patch_shape
+from ..data.patching import check_patch_sides
 from ..data.pipeline import EpochCounter, predict_batches
 from ..errors import KerasweakError
 from ..metrics import class_maps
@@ -131,12 +131,10 @@ class Spss(Method):
             raise KerasweakError("[train] mosaic > 1 cannot go with pseudo_label_weight, absent_class_weight, "
                                  "present_class_weight or entropy_weight (mosaics take proportion targets only); "
                                  "set one of them off", where)
-        cfg = recipe["train"]
-        side = 16 * cfg["coarse_factor"]
-        patch = recipe["data"]["patch_size"]
-        if cfg["coarse_epochs"] and any(size % side for size in patch_shape(patch)):
-            raise KerasweakError(f"[train] coarse_factor = {cfg['coarse_factor']} needs patch sides that are multiples of "
-                                 f"{side} (the U-Net halves a side 4 times after the pooling), got patch_size = {patch}", where)
+        factor = recipe["train"]["coarse_factor"]
+        if recipe["train"]["coarse_epochs"]:
+            check_patch_sides(recipe["data"]["patch_size"], f"[train] coarse_factor = {factor}",
+                              "the U-Net halves a side 4 times after the pooling", where, multiple_of=16 * factor)
 
     def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
         segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
