@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .constants import IGNORE_LABEL
 from .data.pipeline import predict_batches
 from .data.sizes import mask_sizes
 from .io import atomic_path
@@ -107,6 +108,25 @@ def evaluate_patches(predict_fn, patches, batch_size=16, e_measure=False, trimap
     if reflect_context:
         plain["in_context"] = evaluate_patches(in_reflect_context(predict_fn, reflect_context), patches, batch_size)
     return plain
+
+
+def most_frequent_class_scores(train_masks, test_masks, class_names, chunk=256):
+    """The scores of a map of the training masks' most frequent class everywhere: the floor a weak label must beat.
+
+    {"class": its name, and scores_from_confusion's figures on `test_masks`}.
+    Masks are read `chunk` patches at a time, so lazily read folders stay lazy.
+    """
+    num_classes = len(class_names)
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for start in range(0, len(train_masks), chunk):
+        masks = np.asarray(train_masks[start:start + chunk]).ravel()
+        counts += np.bincount(masks[masks != IGNORE_LABEL], minlength=num_classes)[:num_classes]
+    most = int(np.argmax(counts))
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for start in range(0, len(test_masks), chunk):
+        masks = np.asarray(test_masks[start:start + chunk])
+        matrix += confusion_matrix(masks, np.full_like(masks, most), num_classes)
+    return {"class": class_names[most], **scores_from_confusion(matrix, class_names, exclude_from_mean=(UNLABELED,))}
 
 
 def image_size_rows(masks, predicted):

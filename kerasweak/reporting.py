@@ -70,6 +70,16 @@ def score_columns(summary, shown):
     return head, cells
 
 
+def floor_cells(scores, head):
+    """The cells under `head` (score_columns' headings) of one unaveraged scores dict; blank where it has no figure."""
+    def cell(heading):
+        if heading.startswith("F1 "):
+            return scores["f1"][heading[3:]]
+        key = {"Mean IoU": "miou", "Mean accuracy": "accuracy"}.get(heading, f"miou_{heading[6:].split()[0]}")
+        return scores.get(key)
+    return [f"{100 * value:.1f}" if value is not None else "" for value in map(cell, head)]
+
+
 def markdown_table(head, rows):
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
 
@@ -101,8 +111,11 @@ def table_notes(recipe, summary):
     return notes + ([recipe["notes"].strip()] if recipe.get("notes") else [])
 
 
-def results_table(recipe, summary, class_names, n_seeds):
+def results_table(recipe, summary, class_names, n_seeds, floor=None):
     """Markdown in the format of the paper's table for the dataset, with the paper's row beside ours.
+
+    `floor` (evaluation.most_frequent_class_scores) adds the row of a map of one
+    class everywhere, the score a model must beat to have learnt anything.
 
     The F1 columns are the classes the recipe's [paper] row quotes (Table 1: five
     Dubai classes; Table 2: Background and Mitochondria), or every class.
@@ -115,6 +128,8 @@ def results_table(recipe, summary, class_names, n_seeds):
         if view in summary:
             cells = dict(zip(*score_columns(summary[view], shown)))
             rows.append([f"{label}, {suffix}"] + [cells.get(h, "") for h in head] + [""])
+    if floor is not None:
+        rows.append([f"{floor['class']} everywhere (the training masks' most frequent class)"] + floor_cells(floor, head) + [""])
     paper = recipe.get("paper")
     if paper:
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),

@@ -24,7 +24,7 @@ import tensorflow as tf
 from .data import degrade_proportions, read_patch_keypoints, read_patches, read_sizes_csv, recipe_split, sizes_for_sources
 from .distribute import distribution_strategy
 from .errors import KerasweakError
-from .evaluation import evaluate_patches, fit_calibration, predict_probabilities
+from .evaluation import evaluate_patches, fit_calibration, most_frequent_class_scores, predict_probabilities
 from .inference import export_metadata, export_segmenter, test_set
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
@@ -134,8 +134,9 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
              "the last to finish writes the results")
         return None
     seed_metrics += [json.loads((out / f"seed_{seed}" / "metrics.json").read_text()) for seed in elsewhere]
+    floor = most_frequent_class_scores(train.masks, test.masks, patches.class_names)
     return finish_run(recipe, out, sorted(seed_metrics, key=lambda m: m["seed"]), test, patches, config, proportion_change,
-                      test_set(patches, test_idx, max_samples))
+                      test_set(patches, test_idx, max_samples), floor)
 
 
 def check_split_sizes(recipe, count, train_idx, val_idx, test_idx, max_samples):
@@ -189,10 +190,11 @@ def with_evaluation_figures(metrics, seed_dir, test, evaluation, val=None, echo=
     return metrics
 
 
-def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_change, test_patches=None):
+def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_change, test_patches=None, floor=None):
     """Aggregate the seeds, export the best seed that has its model.keras, write figures (loss.png too) and tables.
 
     `test_patches` (inference.test_set) goes into the export's kerasweak.json, so `evaluate` scores the same patches.
+    `floor` (evaluation.most_frequent_class_scores) is written as "most_frequent_class" and a row of the table.
 
     Seeds kept from another machine may carry only metrics.json (results/ keeps
     no models); they count in the mean ± std but cannot be exported.
@@ -220,7 +222,9 @@ def finish_run(recipe, out, seed_metrics, test, patches, config, proportion_chan
     loss_figure(out)
     results = {"recipe": recipe["name"], "seeds": len(seed_metrics), "best_seed": best_seed, "exported_seed": exported_seed,
                "summary": summary, "per_seed": seed_metrics, "proportion_change": proportion_change, "config": config}
+    if floor is not None:
+        results["most_frequent_class"] = floor
     write_json(out / "results.json", results)
-    table = results_table(recipe, summary, class_names, len(seed_metrics))
+    table = results_table(recipe, summary, class_names, len(seed_metrics), floor)
     write_text(out / "results.md", f"# {recipe['name']}\n\n{table}")
     return results

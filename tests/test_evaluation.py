@@ -10,10 +10,12 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix, jaccard_sco
 
 from kerasweak.data import PatchSet
 from kerasweak.errors import KerasweakError
-from kerasweak.evaluation import dihedral_mean, evaluate_patches, in_reflect_context, predict_probabilities
+from kerasweak.constants import IGNORE_LABEL
+from kerasweak.evaluation import (dihedral_mean, evaluate_patches, in_reflect_context, most_frequent_class_scores,
+                                  predict_probabilities)
 from kerasweak.inference import load_export
 from kerasweak.metrics import class_e_measures, e_measure_scores, labels_from_probabilities, trimap_miou
-from kerasweak.data import read_test_patches
+from kerasweak.data import read_patches, read_test_patches, recipe_split
 from kerasweak.recipe import load_recipe, normalise_recipe
 from helpers import assert_clean_error, kerasweak
 
@@ -113,6 +115,23 @@ def test_reflect_context_moves_what_a_model_puts_at_the_input_border_outside_the
     assert seen[..., 1].sum() == (0 if pad else 2 * height)  # the shortcut column lies outside the patch
 
 
+@settings(max_examples=40, deadline=None)
+@given(train=st.integers(1, 5), test=st.integers(1, 5), chunk=st.integers(1, 3), seed=st.integers(0, 2 ** 16))
+def test_the_most_frequent_class_floor_equals_sklearn_on_a_constant_map(train, test, chunk, seed):
+    rng = np.random.default_rng(seed)
+    train_masks = rng.choice([0, 1, 1, 2, IGNORE_LABEL], size=(train, 3, 4)).astype(np.uint8)
+    test_masks = rng.choice([0, 1, 2, 2, IGNORE_LABEL], size=(test, 3, 4)).astype(np.uint8)
+    floor = most_frequent_class_scores(train_masks, test_masks, CLASSES, chunk=chunk)
+    kept = train_masks[train_masks != IGNORE_LABEL]
+    most = np.bincount(kept, minlength=3).argmax() if kept.size else 0  # np.argmax: the first of equal counts
+    assert floor["class"] == CLASSES[most]
+    truth = test_masks[test_masks != IGNORE_LABEL]
+    if truth.size:
+        constant = np.full_like(truth, most)
+        iou = jaccard_score(truth, constant, labels=[0, 1, 2], average=None, zero_division=0)
+        assert floor["miou"] == pytest.approx(iou.mean()) and floor["accuracy"] == pytest.approx(np.mean(truth == most))
+
+
 @pytest.mark.slow
 def test_a_run_reports_the_figures_of_its_exported_model(edge_runs):
     out = edge_runs["dubai-semeda"]
@@ -204,3 +223,8 @@ def test_a_run_with_test_time_flips_reports_them_beside_the_plain_figures(tmp_pa
     assert f"mean of the flipped and rotated patches | {100 * seed['flipped']['miou']:.1f} ± 0.0 |" in table
     assert 0 <= seed["in_context"]["miou"] <= 1
     assert f"patches predicted with reflected context | {100 * seed['in_context']['miou']:.1f} ± 0.0 |" in table
+    floor = results["most_frequent_class"]  # a map of one class everywhere, the row every model must beat
+    patches = read_patches(recipe, fake_dubai)
+    train, _, test = recipe_split(recipe, patches)
+    assert floor == most_frequent_class_scores(patches.subset(train).masks, patches.subset(test).masks, patches.class_names)
+    assert f"| {floor['class']} everywhere (the training masks' most frequent class) | {100 * floor['miou']:.1f} |" in table
