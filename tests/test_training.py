@@ -78,16 +78,21 @@ def test_validated_epochs_are_the_first_every_kth_after_it_and_the_last():
     assert validated_epochs(4, 1) == [1, 2, 3, 4]
 
 
-class StopAt(keras.callbacks.Callback):
-    """Kills a fit (an exception) as epoch `epoch` (counted from 0) begins."""
+class AtEpochBegin(keras.callbacks.Callback):
+    """Calls `action()` as epoch `epoch` (counted from 0) begins."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, action):
         super().__init__()
-        self.epoch = epoch
+        self.epoch, self.action = epoch, action
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
-            raise KeyboardInterrupt
+            self.action()
+
+
+def interrupt():
+    """What Ctrl-C does to a fit."""
+    raise KeyboardInterrupt
 
 
 def _validation_stage(stage_dir, callbacks=()):
@@ -102,7 +107,7 @@ def _validation_stage(stage_dir, callbacks=()):
 
 def test_a_stage_validating_every_third_epoch_logs_and_resumes_a_readable_log(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        _validation_stage(tmp_path, [StopAt(4)])  # resumes at epoch 5 (from 1), which does not validate
+        _validation_stage(tmp_path, [AtEpochBegin(4, interrupt)])  # resumes at epoch 5 (from 1), which does not validate
     assert _validation_stage(tmp_path)[1] == 7
     with open(tmp_path / "log.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -112,19 +117,9 @@ def test_a_stage_validating_every_third_epoch_logs_and_resumes_a_readable_log(tm
     assert len(csv_column(tmp_path / "log.csv", "val_loss")) == 3
 
 
-class DroppedSigterm(keras.callbacks.Callback):
-    """SIGTERM's handler runs inside a `__del__` as epoch `epoch` begins: Python prints and drops its Terminated."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            ReceivesSigterm()  # deleted at once
-
-
 class ReceivesSigterm:
+    """SIGTERM's handler run inside a `__del__` (created and deleted at once): Python prints and drops its Terminated."""
+
     def __del__(self):
         errors.request_termination()
 
@@ -133,7 +128,7 @@ class ReceivesSigterm:
 def test_a_sigterm_whose_exception_python_dropped_still_stops_the_stage_at_the_next_batch(tmp_path, monkeypatch):
     monkeypatch.setitem(errors._termination, "requested", False)  # restored after the test
     with pytest.raises(errors.Terminated):
-        _validation_stage(tmp_path, [DroppedSigterm(2)])
+        _validation_stage(tmp_path, [AtEpochBegin(2, ReceivesSigterm)])
     assert len(csv_column(tmp_path / "log.csv", "epoch_seconds")) == 2  # epochs 0 and 1 completed, epoch 2 did not
     with pytest.raises(errors.Terminated):
         errors.check_termination()  # and the CLI's last check would still exit 143
