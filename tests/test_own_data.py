@@ -128,6 +128,26 @@ def test_check_data_summarises_a_good_folder(tmp_path):
     assert result.stdout.rstrip().endswith("0 errors, 0 warnings")
 
 
+def test_spss_and_check_data_warn_below_the_learning_curves_floor(tmp_path, monkeypatch):
+    from kerasweak.data import PatchSet, proportions
+    from kerasweak.data.folder_check import check_folder
+    from kerasweak.methods import get_method
+
+    monkeypatch.setattr(proportions, "FEW_BAGS", 8)
+    assert proportions.few_bags_warning(8) is None
+    assert proportions.few_bags_warning(7).startswith("7 training patches give SPSS 7 proportion vectors (one each); "
+                                                     "on Aerial Dubai it needed 8 to beat a map of the most frequent class")
+    seven = PatchSet(np.zeros((7, 16, 16, 3), np.uint8), None, np.full((7, 2), 0.5, np.float32), ["a"] * 7, ["x", "y"],
+                     np.zeros((2, 3), np.uint8))
+    assert get_method("spss").data_warnings(seven) == [proportions.few_bags_warning(7)]
+    assert get_method("spss").data_warnings(seven.subset(np.arange(7).repeat(2))) == []
+    assert get_method("pixel").data_warnings(seven) == []  # masks label every pixel
+    folder = write_folder(tmp_path / "data", masks="index")  # 7 of its 10 images train (the seeded split)
+    assert check_folder(folder).warnings == [f"{folder}: {proportions.few_bags_warning(7, 'training images')}"]
+    monkeypatch.setattr(proportions, "FEW_BAGS", 7)
+    assert check_folder(folder).warnings == []
+
+
 @pytest.mark.slow
 def test_train_says_which_label_file_is_missing(tmp_path):
     folder = write_folder(tmp_path / "data", masks=None, proportions=True)

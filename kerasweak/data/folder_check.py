@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import KerasweakError
 from .dataset import IGNORE_LABEL
 from .folder import image_parts
+from .proportions import few_bags_warning
 from .folder_files import (decode_image, decode_mask, list_images, mask_paths, read_folder_keypoints,
                            read_folder_proportions, read_folder_sizes, read_folder_split, read_spec,
                            unread_entries)
@@ -126,3 +127,6 @@ def _summarise(check, root, spec, images, shapes, masks, mask_counts, proportion
                  f"seed {settings['split_seed']})"
     counts = Counter(parts.values())
     lines.append(f"split ({source}): train {counts['train']}, val {counts['val']}, test {counts['test']} images")
+    warning = few_bags_warning(counts["train"], "training images") if masks is not None or proportions else None
+    if warning:
+        check.warnings.append(f"{root}: {warning}")

@@ -16,6 +16,20 @@ from .dataset import IGNORE_LABEL, PatchSet
 from .images import read_image
 
 SUM_TOLERANCE = 1e-2
+FEW_BAGS = None  # set from results/dubai-spss-learning-curve once measured
+
+
+def few_bags_warning(count, unit="training patches"):
+    """A warning line when SPSS would learn from fewer than FEW_BAGS proportion vectors (one per patch or image), else None.
+
+    Proportions label whole patches, so a small dataset is a handful of labels;
+    FEW_BAGS is where SPSS's learning curve on Aerial Dubai stopped beating a map
+    of the most frequent class (results/dubai-spss-learning-curve).
+    """
+    if FEW_BAGS is None or count >= FEW_BAGS:
+        return None
+    return (f"{count} {unit} give SPSS {count} proportion vectors (one each); on Aerial Dubai it needed {FEW_BAGS} "
+            "to beat a map of the most frequent class (more images, or smaller patches, give more; docs/protocol.md)")
 
 
 def proportions_from_masks(masks, num_classes, ignore_label=IGNORE_LABEL):

@@ -24,6 +24,10 @@ class Method:
         if recipe["train"]["mosaic"] > 1:
             raise KerasweakError(f"[train] mosaic keeps proportion labels exact, so it needs method spss, not {self.name}", where)
 
+    def data_warnings(self, train):
+        """Lines to print before training on the PatchSet `train`: what in it this method may not learn from."""
+        return []
+
     def segmenter(self, num_outputs, recipe, channels):
         """The shared U-Net with the recipe's [model] settings."""
         model = recipe["model"]

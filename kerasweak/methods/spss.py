@@ -17,6 +17,7 @@ import numpy as np
 from .. import losses
 from ..data import IGNORE_LABEL, make_dataset
 from ..data.patching import check_patch_sides
+from ..data.proportions import few_bags_warning
 from ..data.pipeline import EpochCounter, predict_batches
 from ..errors import KerasweakError
 from ..metrics import class_maps
@@ -135,6 +136,11 @@ class Spss(Method):
         if recipe["train"]["coarse_epochs"]:
             check_patch_sides(recipe["data"]["patch_size"], f"[train] coarse_factor = {factor}",
                               "the U-Net halves a side 4 times after the pooling", where, multiple_of=16 * factor)
+
+    def data_warnings(self, train):
+        """SPSS learns from one proportion vector a patch: warn below the learning curve's floor (few_bags_warning)."""
+        warning = few_bags_warning(len(train))
+        return [warning] if warning else []
 
     def build(self, num_outputs, recipe, channels, steps_per_epoch=1):
         segmenter, smoothness = self.segmenter(num_outputs, recipe, channels), smoothness_prior(recipe)
