@@ -177,7 +177,17 @@ WARNINGS = {  # row: (problem, change(root) -> PATH) on a tiny folder with index
                                                               for i in range(10)))),
     "folder-keypoint-with-two-classes": ("line 3: point (5, 6) of img_001.png is car, but sky at line 2",
                                          _write("keypoints.csv", "image,class,x,y\nimg_001.png,sky,5,6\nimg_001.png,car,5.5,6\n")),
+    "folder-few-proportion-vectors": ("4 training images give SPSS 4 proportion vectors (one each); on Aerial Dubai it needed 5 "
+                                      "to beat a map of the most frequent class (more images, or smaller patches, give more; "
+                                      "docs/protocol.md)", lambda root: _split_with_train_images(root, 4)),
 }
+
+
+def _split_with_train_images(root, count):
+    """A split.csv with `count` training images, the rest split between val and test; the folder is the PATH."""
+    parts = ["train"] * count + ["val", "test"] * 5
+    (root / "split.csv").write_text("image,split\n" + "".join(f"img_{i:03d}.png,{parts[i]}\n" for i in range(10)))
+    return root
 
 
 def _append(path, text):
