@@ -75,8 +75,9 @@ def floor_cells(scores, head):
     def cell(heading):
         if heading.startswith("F1 "):
             return scores["f1"][heading[3:]]
-        key = {"Mean IoU": "miou", "Mean accuracy": "accuracy"}.get(heading, f"miou_{heading[6:].split()[0]}")
-        return scores.get(key)
+        if heading.startswith("mIoU ("):  # "mIoU (5 classes)"
+            return scores.get(f"miou_{heading.split('(')[1].split()[0]}")
+        return scores.get({"Mean IoU": "miou", "Mean accuracy": "accuracy"}.get(heading, ""))
     return [f"{100 * value:.1f}" if value is not None else "" for value in map(cell, head)]
 
 

@@ -29,8 +29,8 @@ from .dataset import SPLIT_PARTS, PatchSet
 from .folder_files import (decode_image, decode_mask, image_shape, list_images, mask_paths, read_folder_keypoints,
                            read_folder_proportions, read_folder_sizes, read_folder_split, read_spec,
                            unread_entries)
-from .patching import patch_shape
 from .folder_lazy import IN_MEMORY_BYTES, check_patch_fits, decoded_bytes, patch_origins, read_lazy_patches
+from .patching import patch_shape
 from .proportions import proportions_from_masks
 
 

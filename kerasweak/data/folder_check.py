@@ -13,10 +13,10 @@ import numpy as np
 from ..errors import KerasweakError
 from .dataset import IGNORE_LABEL
 from .folder import image_parts
-from .proportions import few_bags_warning
 from .folder_files import (decode_image, decode_mask, list_images, mask_paths, read_folder_keypoints,
                            read_folder_proportions, read_folder_sizes, read_folder_split, read_spec,
                            unread_entries)
+from .proportions import few_bags_warning
 
 DEFAULT_SPLIT = {"test_fraction": 0.2, "val_fraction": 0.1, "split_seed": 0}
 
