@@ -129,8 +129,7 @@ def train_mask_free(recipe, folder, out, labels, seeds, max_samples, echo, verbo
     echo(f"{recipe['name']}: {len(patches)} images without masks -> train {len(train_idx)}, val {len(val_idx)} "
          "(nothing to score against: no IoU figures)")
     method, per_seed = get_method(recipe["method"]), []
-    for warning in method.data_warnings(patches.subset(train_idx)):
-        echo(f"warning: {warning}")
+    method.warn_about(patches.subset(train_idx), echo)
     for seed in range(seeds):
         seed_dir = out / f"seed_{seed}"
         done = seed_dir / "done_mask_free.json"

@@ -31,8 +31,7 @@ def train_from_proportions_csv(csv_path, out, recipe="dubai-spss", epochs=None, 
         raise KerasweakError(f"{len(patches)} images split into train {len(train_idx)}, validation {len(val_idx)}; "
                              "every part needs at least one image", csv_path)
     echo(f"{csv_path}: {len(patches)} images -> train {len(train_idx)}, val {len(val_idx)}")
-    for warning in get_method("spss").data_warnings(patches.subset(train_idx)):
-        echo(f"warning: {warning}")
+    get_method("spss").warn_about(patches.subset(train_idx), echo)
     check_own_folder(out, {"recipe": recipe, "proportions_csv": str(Path(csv_path).resolve()), "channels": channels,
                            "seed": seed, "csv_sha256": hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()})
     seed_dir = out / f"seed_{seed}"

@@ -65,7 +65,7 @@ TRAIN = {
     "epochs": Setting(INT, 100, at_least(1), "maximum epochs"),
     "patience": Setting(INT, 10, at_least(1), "EarlyStopping patience on the validation figure, in validations"),
     "validation_every": Setting(INT, 1, at_least(1), "validate on the first epoch, every k-th after it and the last"),
-    "mixed_precision": Setting((bool,), False, doc="mixed_bfloat16 (faster on recent CPUs)"),
+    "mixed_precision": Setting((bool,), False, doc="mixed_bfloat16 where the CPU has bfloat16 instructions or on a GPU, else float32 (kerasweak.precision)"),
     "augment": Setting((list,), [], list_of((str,), one_of(*AUGMENTATIONS)), "label-exact augmentations"),
     "mosaic": Setting(INT, 1, at_least(1), "k: train on k×k mosaics of patches (method spss: keeps proportions exact)"),
 }  # each method adds its own [train] keys (Method.train_settings)

@@ -56,29 +56,30 @@ SIZE_COLUMNS = (("pretrain_image_iou", "IoU pre-trained"), ("image_iou", "IoU fi
                 ("pretrain_size_error", "E pre-trained"), ("size_error", "E fine-tuned"))
 
 
-def score_columns(summary, shown):
-    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy; object-size figures first if any."""
-    extra = [k for k in summary if k.startswith("miou_")]
-    head = ["Mean IoU"] + [f"mIoU ({k[5:]} classes)" for k in extra] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
-    cells = [_pm(summary["miou"])] + [_pm(summary[k]) for k in extra] + [_pm(summary["f1"][c]) for c in shown] + [_pm(summary["accuracy"])]
-    if "e_measure" in summary:
-        head, cells = head + ["E-measure"], cells + [_pm(summary["e_measure"])]
-    sizes = [(key, heading) for key, heading in SIZE_COLUMNS if key in summary]
-    head = [heading for _, heading in sizes] + head
-    cells = [_pm(summary[key]) if "iou" in key else f"{summary[key]['mean']:.2f} ± {summary[key]['std']:.2f}"
-             for key, _ in sizes] + cells
+def summary_cell(key, stat):
+    """A seed summary's figure: a percentage as mean ± std, an object-size error in pixels² as mean ± std."""
+    return f"{stat['mean']:.2f} ± {stat['std']:.2f}" if key.endswith("size_error") else _pm(stat)
+
+
+def percent_cell(key, value):
+    """One unaveraged score as a percentage."""
+    return f"{100 * value:.1f}"
+
+
+def score_columns(scores, shown, cell=summary_cell):
+    """(headings, cells) of the paper's figures: mean IoU, per-class F1, mean accuracy; object-size figures first if any.
+
+    `cell(key, value)` writes each figure: `summary_cell` for a seed summary,
+    `percent_cell` for one scores dict (e.g. the most-frequent-class floor).
+    """
+    keys = [(key, heading) for key, heading in SIZE_COLUMNS if key in scores]
+    keys += [("miou", "Mean IoU")] + [(k, f"mIoU ({k[5:]} classes)") for k in scores if k.startswith("miou_")]
+    head = [heading for _, heading in keys] + [f"F1 {c}" for c in shown] + ["Mean accuracy"]
+    cells = [cell(key, scores[key]) for key, _ in keys] + [cell("f1", scores["f1"][c]) for c in shown]
+    cells.append(cell("accuracy", scores["accuracy"]))
+    if "e_measure" in scores:
+        head, cells = head + ["E-measure"], cells + [cell("e_measure", scores["e_measure"])]
     return head, cells
-
-
-def floor_cells(scores, head):
-    """The cells under `head` (score_columns' headings) of one unaveraged scores dict; blank where it has no figure."""
-    def cell(heading):
-        if heading.startswith("F1 "):
-            return scores["f1"][heading[3:]]
-        if heading.startswith("mIoU ("):  # "mIoU (5 classes)"
-            return scores.get(f"miou_{heading.split('(')[1].split()[0]}")
-        return scores.get({"Mean IoU": "miou", "Mean accuracy": "accuracy"}.get(heading, ""))
-    return [f"{100 * value:.1f}" if value is not None else "" for value in map(cell, head)]
 
 
 def markdown_table(head, rows):
@@ -125,12 +126,13 @@ def results_table(recipe, summary, class_names, n_seeds, floor=None):
     head, cells = score_columns(summary, shown)
     label = f"{run_label(recipe)} ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
     rows = [[label] + cells + [f"{summary['train_seconds']['mean']:.0f}"]]
-    for view, suffix in VIEW_ROWS.items():
-        if view in summary:
-            cells = dict(zip(*score_columns(summary[view], shown)))
-            rows.append([f"{label}, {suffix}"] + [cells.get(h, "") for h in head] + [""])
+    other_rows = [(f"{label}, {suffix}", score_columns(summary[view], shown)) for view, suffix in VIEW_ROWS.items() if view in summary]
     if floor is not None:
-        rows.append([f"{floor['class']} everywhere (the training masks' most frequent class)"] + floor_cells(floor, head) + [""])
+        floor_label = f"{floor['class']} everywhere (the training masks' most frequent class)"
+        other_rows.append((floor_label, score_columns(floor, shown, percent_cell)))
+    for row_label, columns in other_rows:
+        cells = dict(zip(*columns))
+        rows.append([row_label] + [cells.get(h, "") for h in head] + [""])
     paper = recipe.get("paper")
     if paper:
         quoted = {"Mean IoU": paper.get("miou", ""), "Mean accuracy": paper.get("accuracy", ""),

@@ -97,8 +97,7 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
     train, val, test = fit.subset(train_idx), fit.subset(val_idx), patches.subset(test_idx)
     echo(f"{recipe['name']}: {len(patches)} patches -> train {len(train)}, val {len(val)}, test {len(test)}")
     method, evaluation = get_method(recipe["method"]), recipe["evaluation"]
-    for warning in method.data_warnings(train):
-        echo(f"warning: {warning}")
+    method.warn_about(train, echo)
     config = {"recipe": recipe, "max_samples": max_samples, "patches": len(patches), **label_files(sizes_csv, keypoints)}
     check_same_config(out / "config.json", config)
 

@@ -23,6 +23,7 @@ from .data.pipeline import EpochCounter
 from .errors import check_termination
 from .io import csv_column, csv_header, naming_full_disk, write_json
 from .mask_previews import MaskPreviews
+from .precision import set_precision
 from .progress import RunEta
 from .schedules import learning_rate as scheduled_rate
 
@@ -166,11 +167,6 @@ def _restart_stage(log_path, best_path):
     stale = log_path.with_name("log.interrupted.csv")
     log_path.replace(stale)
     print(f"{log_path.parent}: unfinished, with no backup to resume from: training it from the start (its old log is {stale})")
-
-
-def set_precision(recipe):
-    """The global Keras dtype policy of [train] mixed_precision: mixed_bfloat16 or float32."""
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if recipe["train"]["mixed_precision"] else "float32")
 
 
 def steps_per_epoch(recipe, num_patches, mosaic=1):

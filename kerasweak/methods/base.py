@@ -28,6 +28,11 @@ class Method:
         """Lines to print before training on the PatchSet `train`: what in it this method may not learn from."""
         return []
 
+    def warn_about(self, train, echo):
+        """Print each of `data_warnings(train)` with `echo` as a "warning: ..." line, before training."""
+        for warning in self.data_warnings(train):
+            echo(f"warning: {warning}")
+
     def segmenter(self, num_outputs, recipe, channels):
         """The shared U-Net with the recipe's [model] settings."""
         model = recipe["model"]

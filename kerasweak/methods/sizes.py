@@ -15,8 +15,9 @@ from ..data import make_dataset
 from ..data.pipeline import EpochCounter
 from ..errors import KerasweakError
 from ..models import SizeSupervisedSegmenter
+from ..precision import set_precision
 from ..schema import INT, NUMBER, Section, Setting, at_least, positive
-from ..training import fit_stage, make_optimizer, set_precision
+from ..training import fit_stage, make_optimizer
 from .base import Method
 
 

@@ -1,0 +1,55 @@
+"""[train] mixed_precision trains in mixed_bfloat16 only where the hardware computes bfloat16."""
+
+import keras
+import pytest
+
+from kerasweak import precision
+
+X86_WITHOUT_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+X86_WITH_BF16 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n"
+ARM_WITH_BF16 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+@pytest.mark.parametrize("text, native", [(X86_WITHOUT_BF16, False), (X86_WITH_BF16, True), (ARM_WITH_BF16, True)])
+def test_the_cpu_flags_say_whether_bfloat16_is_computed_natively(tmp_path, text, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text)
+    assert precision.cpu_computes_bfloat16(cpuinfo) is native
+
+
+def test_flags_are_read_from_every_flags_line_and_an_unreadable_file_trusts_the_recipe(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(X86_WITHOUT_BF16)
+    assert precision.cpu_flags(cpuinfo) == {"fpu", "sse2", "avx", "avx2", "fma"}
+    assert precision.cpu_flags(tmp_path / "missing") is None
+    assert precision.cpu_computes_bfloat16(tmp_path / "missing") is True
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """Set whether this machine has a GPU and bfloat16 CPU instructions; restores the float32 policy after."""
+    def make(gpu, cpu_bfloat16):
+        precision._bfloat16_is_emulated.cache_clear()
+        monkeypatch.setattr(precision.tf.config, "list_physical_devices", lambda kind=None: ["gpu:0"] if gpu else [])
+        monkeypatch.setattr(precision, "cpu_computes_bfloat16", lambda: cpu_bfloat16)
+    yield make
+    precision._bfloat16_is_emulated.cache_clear()
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("gpu, cpu_bfloat16, policy", [(False, False, "float32"), (False, True, "mixed_bfloat16"),
+                                                       (True, False, "mixed_bfloat16")])
+def test_mixed_precision_falls_back_to_float32_only_on_a_cpu_that_emulates_bfloat16(machine, gpu, cpu_bfloat16, policy):
+    machine(gpu, cpu_bfloat16)
+    precision.set_precision({"train": {"mixed_precision": True}})
+    assert keras.mixed_precision.global_policy().name == policy
+    precision.set_precision({"train": {"mixed_precision": False}})
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_fallback_is_said_once_per_process(machine, capsys):
+    machine(gpu=False, cpu_bfloat16=False)
+    for _ in range(3):  # one call per seed
+        precision.set_precision({"train": {"mixed_precision": True}})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and "no bfloat16 instructions" in lines[0] and "float32" in lines[0]
