@@ -120,7 +120,8 @@ def run_single(recipe, data=None, out=None, seeds=1, max_samples=None, verbose="
         with strategy.scope(), seed_progress(seed, later_seeds, echo):
             model, seconds, extra = method.train(recipe, train, val, seed, seed_dir, verbose,
                                                  lambda trained: evaluate_test(trained, test, evaluation, val))
-        metrics = {**evaluate_test(model, test, evaluation, val), **extra, "train_seconds": seconds, "seed": seed}
+        metrics = {**evaluate_test(model, test, evaluation, val), **extra, "train_seconds": seconds, "seed": seed,
+                   "dtype_policy": model.dtype_policy.name}  # float32 where mixed_precision met a CPU without bfloat16
         with atomic_path(seed_dir / "model.keras") as tmp:
             model.save(tmp)
         write_json(done, metrics)

@@ -1,8 +1,11 @@
 """[train] mixed_precision trains in mixed_bfloat16 only where the hardware computes bfloat16."""
 
+import json
+
 import keras
 import pytest
 
+from helpers import kerasweak
 from kerasweak import precision
 
 X86_WITHOUT_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
@@ -53,3 +56,15 @@ def test_the_fallback_is_said_once_per_process(machine, capsys):
         precision.set_precision({"train": {"mixed_precision": True}})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and "no bfloat16 instructions" in lines[0] and "float32" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_run_records_the_dtype_policy_it_trained_in_and_says_why_where_it_is_not_the_recipes(tmp_path, fake_dubai,
+                                                                                              tiny_recipe):
+    recipe = tiny_recipe("spss", train={"epochs": 1, "mixed_precision": True})
+    out = tmp_path / "out"
+    result = kerasweak("recipe", recipe, "--data", fake_dubai, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = precision.dtype_policy(True)  # this machine's answer: float32 on a CPU without bfloat16 instructions
+    assert json.loads((out / "seed_0" / "metrics.json").read_text())["dtype_policy"] == expected
+    assert ("training in float32" in result.stdout) == (expected == "float32")
