@@ -10,6 +10,7 @@ from .errors import KerasweakError
 from .evaluation import evaluate_patches, evaluate_whole_images
 from .io import atomic_path
 from .models import segmenter_of
+from .precision import float32_copy
 from .recipe import normalise_recipe
 from .schema import multiple_of_8
 from .serving import serving_fn
@@ -47,11 +48,14 @@ def working_scale(patches):
 
 
 def export_segmenter(model, path, metadata):
-    """Export the segmenter as a self-describing SavedModel (kerasweak.serving) with kerasweak.json beside it, atomically."""
+    """Export the segmenter as a self-describing SavedModel (kerasweak.serving) with kerasweak.json beside it, atomically.
+
+    It computes in float32 whatever policy it trained in (precision.float32_copy).
+    """
     from .serving import write_savedmodel
 
     with atomic_path(path) as tmp:
-        write_savedmodel(segmenter_of(model), tmp, metadata)
+        write_savedmodel(float32_copy(segmenter_of(model)), tmp, metadata)
         (Path(tmp) / "kerasweak.json").write_text(json.dumps(metadata, indent=2))
 
 

@@ -48,3 +48,25 @@ def dtype_policy(mixed_precision):
 def set_precision(recipe):
     """Set the global Keras dtype policy of the recipe's [train] mixed_precision (see `dtype_policy`)."""
     keras.mixed_precision.set_global_policy(dtype_policy(recipe["train"]["mixed_precision"]))
+
+
+def float32_copy(model):
+    """`model` rebuilt to compute in float32 with the same weights; `model` itself if it already does.
+
+    Exports use it: a SavedModel computes in the policy its layers were built
+    under, so a model trained in mixed_bfloat16 would predict in bfloat16 wherever
+    it is loaded, 10x slower on a CPU without bfloat16 instructions
+    (benchmarks/export_dtype.py). Its variables are float32 already, so the copy
+    holds exactly the trained weights; only the rounding of activations changes.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def in_float32(layer):
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=in_float32)
+    copy.set_weights(model.get_weights())
+    return copy

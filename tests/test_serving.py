@@ -101,3 +101,25 @@ def test_load_export_reads_new_exports_with_uint8_and_old_ones_with_output_0(exp
     old_fn, _ = load_export(old)
     batch = image[:, :16, :32].astype("float32")
     np.testing.assert_allclose(old_fn(batch), np.asarray(model(batch)), atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_a_model_trained_in_mixed_bfloat16_is_exported_to_compute_in_float32(tmp_path, padding):
+    """Reference: the same weights in a U-Net built under float32. The export matches it to float32 rounding,
+    where the mixed_bfloat16 model itself is off by bfloat16's (a CPU without bfloat16 instructions runs that 10x slower)."""
+    from kerasweak.models import build_spss, segmenter_of
+
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        trained = build_spss(build_unet(6, base_filters=4, padding=padding))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    reference = build_unet(6, base_filters=4, padding=padding)
+    reference.set_weights(segmenter_of(trained).get_weights())
+    export_segmenter(trained, tmp_path / "model", _metadata())
+    predict, _ = load_export(tmp_path / "model")
+    images = np.random.default_rng(0).integers(0, 256, (2, 48, 48, 3)).astype(np.float32)
+    expected = np.asarray(reference(images))
+    assert np.abs(predict(images) - expected).max() < 1e-5
+    assert np.abs(np.asarray(segmenter_of(trained)(images)) - expected).max() > 1e-4
