@@ -29,6 +29,7 @@ from .inference import export_metadata, export_segmenter, test_set
 from .io import atomic_path, check_writable, write_json, write_text
 from .methods import get_method
 from .models import segmenter_of
+from .precision import float32_copy
 from .progress import seed_progress
 from .recipe import load_recipe, merge, normalise_recipe
 from .reporting import aggregate, results_table, run_label
@@ -155,7 +156,8 @@ def check_split_sizes(recipe, count, train_idx, val_idx, test_idx, max_samples):
 
 
 def _predict_fn(model):
-    segmenter = segmenter_of(model)
+    """The model's class maps computed in float32, as its export computes them (precision.float32_copy)."""
+    segmenter = float32_copy(segmenter_of(model))
     return lambda batch: segmenter(batch, training=False)
 
 

@@ -68,3 +68,22 @@ def test_a_run_records_the_dtype_policy_it_trained_in_and_says_why_where_it_is_n
     expected = precision.dtype_policy(True)  # this machine's answer: float32 on a CPU without bfloat16 instructions
     assert json.loads((out / "seed_0" / "metrics.json").read_text())["dtype_policy"] == expected
     assert ("training in float32" in result.stdout) == (expected == "float32")
+
+
+@pytest.mark.slow
+def test_a_run_trained_in_mixed_bfloat16_scores_its_test_patches_as_its_float32_export_does(tmp_path, fake_dubai,
+                                                                                            tiny_recipe, machine):
+    """Reference: `evaluate` on the export, which computes in float32 (precision.float32_copy)."""
+    from kerasweak.inference import evaluate_export
+    from kerasweak.recipe import load_recipe
+    from kerasweak.runner import run_recipe
+
+    machine(gpu=False, cpu_bfloat16=True)  # so the recipe's mixed_precision trains in mixed_bfloat16 here too
+    recipe = load_recipe(tiny_recipe("spss", train={"epochs": 1, "mixed_precision": True}))
+    results = run_recipe(recipe, data=fake_dubai, out=tmp_path / "out", verbose=0, echo=lambda *line: None)
+    keras.mixed_precision.set_global_policy("float32")
+    seed = results["per_seed"][0]
+    assert seed["dtype_policy"] == "mixed_bfloat16"
+    exported = evaluate_export(tmp_path / "out" / "model", data=fake_dubai)
+    assert exported["miou"] == pytest.approx(seed["miou"], abs=1e-6)
+    assert exported["accuracy"] == pytest.approx(seed["accuracy"], abs=1e-6)
