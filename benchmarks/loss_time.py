@@ -14,30 +14,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasweak import layers, losses  # noqa: E402
-from timing import interleaved_call_medians  # noqa: E402  (benchmarks/timing.py)
+from timing import interleaved_call_medians, traced_loss_gradient  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 LAMBDAS = ((4.0, 0.0, 0.0), (4.0, 2.0, 0.0), (4.0, 2.0, 1.0))
-
-
-def _timed_step(loss_fn, policy, labels, logits):
-    """A traced step returning the batch-mean loss and its gradient, the loss traced under `policy`."""
-    keras.mixed_precision.set_global_policy(policy)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_fn(labels, tf.nn.softmax(logits)))
-        return loss, tape.gradient(loss, logits)
-
-    step()
-    keras.mixed_precision.set_global_policy("float32")
-    return step
 
 
 def main():
@@ -51,11 +35,11 @@ def main():
     edge_net = layers.SemedaNet(NUM_CLASSES)
     edge_net.build((None, None, None, NUM_CLASSES))
     edge_net.trainable = False
-    steps = {"ce": _timed_step(losses.pixel_cross_entropy, "float32", labels, logits)}
+    steps = {"ce": traced_loss_gradient(losses.pixel_cross_entropy, labels, logits)}
     for lambdas in LAMBDAS:
         for policy in ("float32", "mixed_bfloat16"):
-            steps[f"{policy:15s} λ = {lambdas}"] = _timed_step(
-                lambda y, p, lambdas=lambdas: losses.semeda_loss(y, p, edge_net, lambdas), policy, labels, logits)
+            steps[f"{policy:15s} λ = {lambdas}"] = traced_loss_gradient(
+                lambda y, p, lambdas=lambdas: losses.semeda_loss(y, p, edge_net, lambdas), labels, logits, policy)
     medians = interleaved_call_medians(steps, args.steps)
     for name, seconds in medians.items():
         print(f"{name:42s} {seconds:.3f} s   minus ce {seconds - medians['ce']:.3f} s")

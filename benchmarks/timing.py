@@ -42,3 +42,22 @@ def interleaved_call_medians(calls, steps):
             [value.numpy() for value in call()]
             times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def traced_loss_gradient(loss_fn, target, logits, policy="float32"):
+    """A traced call returning the batch-mean loss_fn(target, softmax(logits)) and its gradient with respect to the
+    logits (a tf.Variable), traced (and run once) under the Keras dtype `policy`; for interleaved_call_medians."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy(policy)
+
+    @tf.function
+    def call():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(loss_fn(target, tf.nn.softmax(logits)))
+        return loss, tape.gradient(loss, logits)
+
+    call()
+    keras.mixed_precision.set_global_policy("float32")
+    return call

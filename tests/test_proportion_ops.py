@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import logsumexp
 
 from kerasweak.ops.proportions import (absent_class_penalty, interval_penalty, log_barrier, mean_entropy,
                                        present_class_penalty, sinkhorn_labels, sinkhorn_plan, sorted_labels)
@@ -20,6 +21,32 @@ def test_the_sinkhorn_plans_class_sums_equal_the_proportions(seed, classes):
     plan = np.asarray(sinkhorn_plan(log_p, proportions, iterations=50))
     np.testing.assert_allclose(plan.sum(axis=1), 12 * proportions, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(plan.sum(axis=2), 1.0, atol=1e-2)  # pixel sums approach 1
+
+
+def textbook_sinkhorn(log_p, proportions, temperature, iterations):
+    """Alternating row and column scaling in the log domain with scipy's logsumexp, absent classes (column −inf)
+    left out from the start: the reference plan."""
+    log_kernel = log_p.astype(np.float64) / temperature
+    with np.errstate(divide="ignore"):
+        log_mass = np.log(proportions.astype(np.float64) * log_p.shape[1])[:, None, :]
+    column = np.where(np.isinf(log_mass), -np.inf, 0.0)
+    for _ in range(iterations):
+        row = -logsumexp(log_kernel + column, axis=2, keepdims=True)
+        column = log_mass - logsumexp(log_kernel + row, axis=1, keepdims=True)
+    return np.exp(log_kernel + row + column)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 5), st.sampled_from([1.0, 0.3, 0.1]), st.booleans())
+def test_the_sinkhorn_plan_is_the_textbook_alternating_scaling(seed, classes, temperature, one_class_absent):
+    rng = np.random.default_rng(seed)
+    log_p = np.log(rng.dirichlet(np.ones(classes), size=(2, 30))).astype("float32")
+    proportions = rng.dirichlet(np.ones(classes), size=2).astype("float32")
+    if one_class_absent:
+        proportions[:, 0] = 0
+        proportions /= proportions.sum(axis=1, keepdims=True)
+    plan = np.asarray(sinkhorn_plan(log_p, proportions, temperature, iterations=20))
+    np.testing.assert_allclose(plan, textbook_sinkhorn(log_p, proportions, temperature, 20), rtol=1e-3, atol=1e-5)
 
 
 def test_an_absent_class_gets_no_mass():

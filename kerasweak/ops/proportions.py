@@ -32,12 +32,18 @@ def sinkhorn_plan(log_probabilities, proportions, temperature=1.0, iterations=20
     """
     log_kernel = log_probabilities / temperature
     pixels = ops.cast(ops.shape(log_kernel)[1], log_kernel.dtype)
-    log_mass = ops.log(ops.maximum(proportions * pixels, 0.0))[:, None, :]  # -inf for absent classes
-    column = ops.zeros_like(log_mass)
+    proportions = ops.cast(proportions, log_kernel.dtype)[:, None, :]
+    present = proportions > 0
+    log_mass = ops.log(ops.where(present, proportions * pixels, 1.0))
+    column = ops.where(present, 0.0, -float("inf"))  # absent classes get no mass
     for _ in range(iterations):
-        row = -ops.logsumexp(log_kernel + column, axis=2, keepdims=True)
-        column = log_mass - ops.logsumexp(log_kernel + row, axis=1, keepdims=True)
-    return ops.exp(log_kernel + row + column)
+        # The row scaling normalises each pixel over the classes: a softmax. Given it, the column scaling
+        # log_mass − logsumexp_pixels(log_kernel + row) is the old column plus log_mass − log(class sums of
+        # the plan), so one exponential pass over (B, P, C) does both (logsumexp twice would take two).
+        plan = ops.softmax(log_kernel + column, axis=2)
+        rescale = ops.where(present, log_mass - ops.log(ops.sum(plan, axis=1, keepdims=True)), 0.0)
+        column = column + rescale
+    return plan * ops.exp(rescale)
 
 
 def sinkhorn_labels(probabilities, proportions, temperature=1.0, iterations=20):
