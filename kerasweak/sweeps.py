@@ -104,7 +104,8 @@ def run_sweep(recipe, run_one, out=None, seeds=1, max_samples=None, echo=print, 
     a finished setting (setting_finished) is skipped, an unfinished one completed.
     Several processes running the same sweep share its settings' seeds (claims);
     the last to finish writes the full table, and a partial one (marked so) is
-    written before each setting trained after a finished one. OUT/results.md is
+    written before each setting trained after a finished one, with the seeds so
+    far of a setting asked for more (its Seeds cell "1 of 2"). OUT/results.md is
     one row per setting (the paper's Table 3/4 format, F1 and accuracy added);
     [sweep] plots name the figures (the first is OUT/sweep.png, the others
     OUT/sweep_<plot>.png); OUT/results.json has every summary.
@@ -128,8 +129,9 @@ def run_sweep(recipe, run_one, out=None, seeds=1, max_samples=None, echo=print, 
     for sub, name, n in zip(subs, names, n_seeds):
         if load_if_finished(name, n):  # finished earlier, or meanwhile by another process
             continue
-        if done:  # the table so far, before a run that may take hours
-            _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done)
+        pending = fewer_seeds(out, names, n_seeds)
+        if done or pending:  # the table so far, before a run that may take hours
+            _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done, pending)
         echo(f"{name}: running {n} seed{'s' if n > 1 else ''}")
         results = run_one(sub, out / name, n)
         if results is not None:  # None: some of its seeds train in another process
@@ -138,16 +140,35 @@ def run_sweep(recipe, run_one, out=None, seeds=1, max_samples=None, echo=print, 
     if unfinished:
         echo(f"{recipe['name']}: {', '.join(unfinished)} still training in other processes; "
              "the last to finish writes the full table")
-    results = _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done) if done else None
+    pending = fewer_seeds(out, names, n_seeds)
+    results = _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done, pending) if done or pending else None
     return None if unfinished else results
 
 
-def _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done):
+def fewer_seeds(out, names, n_seeds):
+    """{name: (results, seeds asked)} of the settings whose results.json holds fewer seeds than asked (a sweep whose
+    [sweep] seeds grew after they ran): shown in a partial table with their seeds so far."""
+    found = {}
+    for name, n in zip(names, n_seeds):
+        path = out / name / "results.json"
+        results = json.loads(path.read_text()) if path.exists() else None
+        if results is not None and results["seeds"] < n:
+            found[name] = (results, n)
+    return found
+
+
+def _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done, pending=None):
     """OUT/results.md, results.json and the plots of the finished settings (`done`: {name: results}), marked partial
-    when some of `names` are not among them."""
-    settings = [{"value": value, "seeds": done[name]["seeds"], "summary": done[name]["summary"],
-                 "proportion_change": done[name]["proportion_change"]}
-                for value, name in zip(sweep["values"], names) if name in done]
+    when some of `names` are not among them; `pending` ({name: (results, seeds asked)}, from fewer_seeds) adds rows
+    of unfinished settings with their seeds so far, marked by seeds_asked."""
+    pending = {name: entry for name, entry in (pending or {}).items() if name not in done}
+    settings = []
+    for value, name in zip(sweep["values"], names):
+        results, asked = (done[name], None) if name in done else pending.get(name, (None, None))
+        if results is not None:
+            settings.append({"value": value, "seeds": results["seeds"], "summary": results["summary"],
+                             "proportion_change": results["proportion_change"],
+                             **({"seeds_asked": asked} if asked else {})})
     unfinished = [name for name in names if name not in done]
     paper = {str(k): v for k, v in sweep.get("paper_miou", {}).items()}
     heading = sweep["heading"] or key
@@ -159,8 +180,10 @@ def _write_sweep_outputs(out, recipe, sweep, section, key, config, names, done):
     write_json(out / "results.json", results)
     tables = [sweep_table(recipe, settings, paper, heading, show_label_change=section == "degrade")]
     if unfinished:
-        tables.append(f"**Partial:** {len(settings)} of {len(names)} settings. Not finished yet: "
-                      f"{', '.join(unfinished)}; rerunning the recipe's command trains them and completes this table.\n")
+        so_far = [f"{name} ({pending[name][0]['seeds']} of {pending[name][1]} seeds shown)" if name in pending else name
+                  for name in unfinished]
+        tables.append(f"**Partial:** {len(done)} of {len(names)} settings. Not finished yet: "
+                      f"{', '.join(so_far)}; rerunning the recipe's command trains them and completes this table.\n")
     details = detail_tables([(f"{heading} = {value_text(s['value'])}", s["summary"]) for s in settings],
                             list(settings[0]["summary"]["f1"]))
     if details:
@@ -219,7 +242,8 @@ def sweep_table(recipe, settings, paper, heading, show_label_change=False):
     head += (["Label change (L1)"] if show_label_change else []) + ["Seeds", "Seconds/seed"]
     rows = [[value_text(s["value"])] + score_columns(s["summary"], shown)[1] + ([paper.get(str(s["value"]), "")] if paper else [])
             + ([f"{s['proportion_change']:.3f}"] if show_label_change else [])
-            + [s["seeds"], f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
+            + [f"{s['seeds']} of {s['seeds_asked']}" if "seeds_asked" in s else s["seeds"],
+               f"{s['summary']['train_seconds']['mean']:.0f}"] for s in settings]
     notes = [f"Recipe `{recipe['name']}`: {recipe['description']}."]
     if show_label_change:
         notes.append("Label change is the mean L1 distance Σ_c |ρ̃_c − ρ_c| between the degraded and the true training proportions.")

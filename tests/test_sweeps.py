@@ -92,6 +92,33 @@ def test_a_sweep_writes_the_table_so_far_before_training_a_setting_and_the_full_
     assert "unfinished" not in json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
+def test_a_setting_asked_for_more_seeds_shows_its_seeds_so_far_in_the_partial_table(tmp_path, fake_dubai):
+    """[sweep] seeds raised after a setting ran: until its new seed finishes, the table keeps its row, marked."""
+    recipe = write_sweep(tmp_path / "tiny-sweep.toml", "noise", [0, 10])
+    out = tmp_path / "out"
+    run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=lambda line: None)
+    write_recipe(recipe, extends="dubai-spss-noise", name="tiny-sweep", train={"epochs": 1},
+                 sweep={"values": [0, 10], "seeds": [2, 1]})
+    seen = {}
+
+    def echo(line):
+        if line == "noise_0: running 2 seeds":
+            seen["table"] = (out / "results.md").read_text()
+            seen["json"] = json.loads((out / "results.json").read_text())
+
+    run_recipe(str(recipe), data=fake_dubai, out=out, verbose=0, echo=echo)
+    assert row_values(seen["table"]) == ["0", "10"]
+    rows = [line for line in seen["table"].splitlines() if line.startswith("| 0 |") or line.startswith("| 10 |")]
+    assert rows[0].split(" | ")[-2] == "1 of 2" and rows[1].split(" | ")[-2] == "1"
+    assert "**Partial:** 1 of 2 settings. Not finished yet: noise_0 (1 of 2 seeds shown);" in seen["table"]
+    assert [s.get("seeds_asked") for s in seen["json"]["settings"]] == [2, None]
+    assert seen["json"]["unfinished"] == ["noise_0"]
+    final = (out / "results.md").read_text()
+    assert "Partial" not in final and "of 2" not in final
+    assert [s["seeds"] for s in json.loads((out / "results.json").read_text())["settings"]] == [2, 1]
+
+
 def _seed_metrics(class_names, extra=()):
     scores = {c: 0.5 for c in class_names}
     return [{"miou": 0.5, "accuracy": 0.9, "train_seconds": 1.0, **{k: 0.4 for k in extra}, "iou": scores, "f1": scores}]
