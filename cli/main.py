@@ -24,7 +24,8 @@ def _import_tensorflow_quietly():
 _import_tensorflow_quietly()
 
 from kerasweak.distribute import STRATEGIES  # noqa: E402
-from kerasweak.errors import KerasweakError, Terminated, check_termination, request_termination  # noqa: E402
+from kerasweak.errors import (KerasweakError, Terminated, check_termination, drop_terminated_quietly,  # noqa: E402
+                              request_termination)
 from kerasweak.io import disk_full_file  # noqa: E402
 
 
@@ -267,6 +268,7 @@ def main():
     command resumes or redoes its work when rerun.
     """
     signal.signal(signal.SIGTERM, request_termination)
+    sys.unraisablehook = drop_terminated_quietly(sys.unraisablehook)
     try:
         cli.main(standalone_mode=False)
         check_termination()

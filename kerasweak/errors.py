@@ -22,10 +22,22 @@ def request_termination(signum=None, frame=None):
 
     Python drops an exception raised where it cannot propagate (a `__del__`, a
     C-extension callback such as h5py's), so the remembered request is checked
-    again after each training batch (`check_termination`) and before the CLI exits.
+    again after each training batch (`check_termination`) and before the CLI exits;
+    the CLI's drop_terminated_quietly keeps the dropped one from printing a traceback.
     """
     _termination["requested"] = True
     raise Terminated()
+
+
+def drop_terminated_quietly(report):
+    """A sys.unraisablehook: a Terminated that Python dropped (raised in a `__del__` or a garbage-collector callback,
+    such as JAX's) is not printed, since check_termination raises it again; anything else goes to `report`."""
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, Terminated):
+            report(unraisable)
+
+    return hook
 
 
 def check_termination():

@@ -190,6 +190,26 @@ def test_sigterm_says_how_to_resume_and_the_rerun_cleans_stale_temporary_folders
     assert scores(out) == reference.scores
 
 
+def test_a_terminated_that_python_drops_prints_no_traceback_while_other_dropped_errors_still_do():
+    """SIGTERM can land in a `__del__` or a garbage-collector callback (JAX's did, in CI): Python drops the Terminated
+    raised there and would print its traceback above the one-line message; the CLI's hook keeps it quiet."""
+    code = "\n".join([
+        "import sys",
+        "from kerasweak.errors import Terminated, drop_terminated_quietly",
+        "sys.unraisablehook = drop_terminated_quietly(sys.unraisablehook)",
+        "class Dropping:",
+        "    def __init__(self, error): self.error = error",
+        "    def __del__(self): raise self.error",
+        "Dropping(Terminated())",
+        "Dropping(ValueError('still reported'))",
+        "print('ran on')",
+    ])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0 and result.stdout == "ran on\n"
+    assert "Terminated" not in result.stderr and "ValueError: still reported" in result.stderr
+
+
 def dead_pid():
     """A process id no process has now."""
     pid = 4_000_000
