@@ -17,7 +17,6 @@ with the textbook two logsumexps an iteration, timed beside it for the ratio.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from kerasweak import losses, models, proportion_losses  # noqa: E402
-from timing import random_proportion_batch, traced_loss_gradient  # noqa: E402  (benchmarks/timing.py)
+from timing import interleaved_call_medians, random_proportion_batch, traced_loss_gradient  # noqa: E402  (benchmarks/timing.py)
 
 NUM_CLASSES = 6
 
@@ -66,16 +65,8 @@ def main():
     model = models.build_spss(models.build_unet(NUM_CLASSES, base_filters=16))
     model.compile(optimizer="adam", loss=losses.ProportionLoss())
     model.train_on_batch(images, proportions)
-    times = {name: [] for name in ["SPSS training step", *calls]}
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        model.train_on_batch(images, proportions)
-        times["SPSS training step"].append(time.perf_counter() - start)
-        for name, call in calls.items():
-            start = time.perf_counter()
-            [value.numpy() for value in call()]
-            times[name].append(time.perf_counter() - start)
-    medians = {name: float(np.median(t)) for name, t in times.items()}
+    training_step = lambda: (tf.constant(model.train_on_batch(images, proportions)),)  # noqa: E731
+    medians = interleaved_call_medians({"SPSS training step": training_step, **calls}, args.steps)
     step = medians["SPSS training step"]
     for name, seconds in medians.items():
         print(f"{name:26s} {seconds:.3f} s   share of an SPSS step {seconds / step:.3f}")
