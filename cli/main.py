@@ -40,8 +40,10 @@ def recipes_command():
     """List the recipes."""
     from kerasweak.recipe import list_recipes
 
-    for name, description in list_recipes():
-        click.echo(f"{name:24s} {description}")
+    recipes = list_recipes()
+    width = max(len(name) for name, _ in recipes)
+    for name, description in recipes:
+        click.echo(f"{name:{width}s}  {description}")
 
 
 @cli.command("recipe")

@@ -8,6 +8,7 @@ from PIL import Image
 
 from kerasweak.data import read_dubai
 from kerasweak.inference import evaluate_export
+from kerasweak.recipe import list_recipes
 from helpers import assert_clean_error, assert_scores_match_confusion, assert_summary_of_seeds, held_out_masks, kerasweak
 
 
@@ -15,6 +16,9 @@ def test_recipes_lists_the_packaged_recipes(tmp_path):
     result = kerasweak("recipes", cwd=tmp_path)
     assert result.returncode == 0
     assert "dubai-spss" in result.stdout and "dubai-benchmark" in result.stdout
+    lines = result.stdout.splitlines()
+    description_columns = {len(line) - len(line.split(maxsplit=1)[1]) for line in lines}
+    assert len(lines) == len(list_recipes()) and len(description_columns) == 1  # one aligned column, however long a name
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ def test_extends_inherits_and_overrides():
 def test_every_packaged_recipe_loads_with_its_papers_protocol():
     for name, description in list_recipes():
         recipe = load_recipe(name)
-        if name.startswith("dubai-spss-fast") or name in ("dubai-spss-signals", "dubai-spss-tiles"):  # the fast protocol (issue 31), below
+        if recipe["train"]["lr_schedule"] == "warmup-cosine":  # the fast protocol (issue 31), below
             continue
         assert description and recipe["train"]["learning_rate"] == 1e-3
         if recipe["dataset"] == "hippocampus":  # batch 32 (issue 4's benchmark), size settings checked
@@ -46,6 +46,9 @@ def test_the_fast_protocol_is_dubai_spss_with_another_training_schedule():
     assert reflect["model"] == {**fast["model"], "padding": "reflect"} and reflect["train"] == fast["train"]
     tiles = load_recipe("dubai-spss-tiles")  # the honest split's counterpart of dubai-spss-fast (issue 32)
     assert tiles["data"] == {**fast["data"], "split": "image"} and tiles["train"] == fast["train"]
+    smooth_tiles, best = load_recipe("dubai-spss-tiles-smoothness"), load_recipe("dubai-spss-best")
+    assert smooth_tiles["data"] == tiles["data"] and smooth_tiles["train"] == \
+        {**tiles["train"], "smoothness": best["train"]["smoothness"], "smoothness_sigma": best["train"]["smoothness_sigma"]}
 
 
 def test_resume_check_ignores_descriptions_but_not_training_settings(tmp_path):
